@@ -1,0 +1,548 @@
+"""``_BaseDistiller``: parameters, the fit pipeline and fast inference.
+
+Data flows one way: validate -> resolve the teacher -> query it once for the
+signals the terms need -> pack tensors on the device -> train the student.
+The task subclasses only say how targets and teacher outputs are shaped.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.dataset import ValidSplit
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+from torch import nn
+
+from sklearn_kd._preprocessing import (
+    categorical_columns,
+    make_auto_preprocessor,
+    to_float32_matrix,
+)
+from sklearn_kd._utils import (
+    draw_seed,
+    is_dataframe,
+    iter_chunks,
+    resolve_device,
+    torch_seeded,
+)
+from sklearn_kd.losses import DistillationTerm, Objective
+from sklearn_kd.students import MLP, DistillationNet, TensorBatches, TensorDataset
+from sklearn_kd.students._modules import ACTIVATIONS
+from sklearn_kd.teachers import Teacher, as_teacher
+
+_PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
+_IN_NAMES = ("in_features", "input_dim", "d_in", "n_inputs", "n_features")
+_OUT_NAMES = ("out_features", "output_dim", "d_out", "n_outputs", "n_classes")
+# Parameters of a skorch template that the distiller owns.
+_TEMPLATE_OWNED = ("criterion", "iterator_train", "iterator_valid", "dataset")
+_TEMPLATE_DROPPED = ("classes", "predict_nonlinearity", "device", "verbose")
+
+
+def _is_unfitted_estimator(obj) -> bool:
+    """Whether ``obj`` is an estimator the distiller must clone and fit itself."""
+    if isinstance(obj, (Teacher, nn.Module, type)) or not hasattr(obj, "fit"):
+        return False
+    if not hasattr(obj, "get_params"):
+        return False
+    try:
+        check_is_fitted(obj)
+    except NotFittedError:
+        return True
+    except TypeError:
+        return False
+    return False
+
+
+class _BaseDistiller(BaseEstimator, ABC):
+    """Shared machinery of :class:`DistilledRegressor` and :class:`DistilledClassifier`."""
+
+    _parameter_constraints: dict = {
+        "teacher": "no_validation",
+        "student": [None, nn.Module, type, NeuralNet],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "beta": [Interval(Real, 0, None, closed="left"), None],
+        "terms": [list, None],
+        "hidden_layer_sizes": [tuple, list],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "preprocessor": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: "regression" or "classification"; set by the subclasses.
+    _task: str
+    #: Name of the task loss in ``losses.TASK_LOSSES``.
+    _task_loss: str
+
+    # ------------------------------------------------------------------
+    # scikit-learn plumbing: a fitted teacher is data, not a sub-estimator
+    # ------------------------------------------------------------------
+    def _teacher_is_frozen(self) -> bool:
+        """A teacher that is used as it is (fitted, a module, a callable)."""
+        return not _is_unfitted_estimator(self.teacher)
+
+    def __sklearn_clone__(self):
+        # Like FrozenEstimator: a fitted teacher survives clone as the same
+        # object, so GridSearchCV and cross_val_score never refit or copy it.
+        params = self.get_params(deep=False)
+        new_params = {
+            name: value
+            if name == "teacher" and self._teacher_is_frozen()
+            else clone(value, safe=False)
+            for name, value in params.items()
+        }
+        new = type(self)(**new_params)
+        if hasattr(self, "_metadata_request"):
+            new._metadata_request = copy.deepcopy(self._metadata_request)
+        return new
+
+    def get_params(self, deep=True):
+        """Get parameters of this distiller.
+
+        With ``deep=True`` the result also holds ``student__*`` for a skorch
+        template, ``teacher__*`` for an unfitted teacher (a fitted one is used
+        as it is and has no searchable parameters) and ``terms__<name>`` /
+        ``terms__<name>__<param>`` for each extra term.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Include the parameters of contained objects.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        if not deep:
+            return params
+        if self._teacher_is_frozen():
+            params = {k: v for k, v in params.items() if not k.startswith("teacher__")}
+        for name, term in _as_term_pairs(self.terms):
+            params[f"terms__{name}"] = term
+            if hasattr(term, "get_params"):
+                for key, value in term.get_params(deep=True).items():
+                    params[f"terms__{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including ``terms__<name>__<param>`` and nested ones.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names mapped to their new values.
+
+        Returns
+        -------
+        self : object
+            This distiller.
+        """
+        if not params:
+            return self
+        term_params = {k: params.pop(k) for k in list(params) if k.startswith("terms__")}
+        teacher_nested = [k for k in params if k.startswith("teacher__")]
+        if teacher_nested and "teacher" not in params and self._teacher_is_frozen():
+            raise ValueError(
+                f"Cannot set {teacher_nested}: the teacher is fitted (or a module or "
+                "a callable) and is used as it is, never refitted. To search the "
+                "teacher's parameters, pass an unfitted teacher; the distiller then "
+                "fits a clone of it."
+            )
+        super().set_params(**params)
+        for key, value in term_params.items():
+            name, _, sub_key = key[len("terms__") :].partition("__")
+            pairs = _as_term_pairs(self.terms)
+            names = [n for n, _ in pairs]
+            if name not in names:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for {type(self).__name__}: no term "
+                    f"named {name!r}; terms are {names}."
+                )
+            if sub_key:
+                pairs[names.index(name)][1].set_params(**{sub_key: value})
+            else:
+                pairs[names.index(name)] = (name, value)
+                self.terms = pairs
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------
+    # Task hooks
+    # ------------------------------------------------------------------
+    @abstractmethod
+    def _encode_targets(self, X, y) -> np.ndarray:
+        """Validate ``y`` against ``X``, set target attributes, return targets."""
+
+    @abstractmethod
+    def _check_teacher(self, teacher: Teacher) -> None:
+        """Raise if the teacher cannot teach this task."""
+
+    @abstractmethod
+    def _teacher_targets(self, teacher: Teacher, signals: dict) -> dict:
+        """Turn raw teacher outputs into the tensors the terms read."""
+
+    @abstractmethod
+    def _main_term(self) -> DistillationTerm:
+        """The distillation term chosen by ``loss``, weighted by ``beta``."""
+
+    def _objective_constants(self) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------
+    def _validate_X(self, X, y=None, *, reset: bool):
+        """Validate ``X`` (and ``y`` at fit) without hiding it from the teacher.
+
+        Arrays become finite float arrays; DataFrames stay DataFrames (the
+        teacher may need their column names and categories) after the same
+        checks.
+        """
+        fitting = y is not None or reset
+        if is_dataframe(X):
+            if fitting:
+                X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
+            else:
+                validate_data(self, X, skip_check_array=True, reset=reset)
+            if X.shape[0] == 0:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                    f"of 1 is required by {type(self).__name__}."
+                )
+            _check_frame_finite(X)
+            return X, y
+        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
+        if fitting:
+            return validate_data(self, X, y, reset=reset, **self._y_check_params(), **kwargs)
+        return validate_data(self, X, reset=reset, **kwargs), None
+
+    def _y_check_params(self) -> dict:
+        return {}
+
+    def _resolve_terms(self) -> list[tuple[str, DistillationTerm]]:
+        main = self._main_term()
+        main_name = self.loss
+        pairs = [(main_name, main)]
+        for name, term in _as_term_pairs(self.terms, strict=True):
+            if name in ("task", main_name) or name in [n for n, _ in pairs]:
+                raise ValueError(
+                    f"Term names must be unique and differ from 'task' and the main "
+                    f"term {main_name!r}; got {name!r} twice."
+                )
+            if self._task not in term.tasks:
+                raise ValueError(
+                    f"The term {name!r} ({type(term).__name__}) applies to "
+                    f"{list(term.tasks)}, not to {self._task}."
+                )
+            pairs.append((name, term))
+        for _, term in pairs:
+            term.validate()
+        return pairs
+
+    def _resolve_teacher(self, X, y, sample_weight):
+        teacher = self.teacher
+        if _is_unfitted_estimator(teacher):
+            if not any(hasattr(teacher, m) for m in _PREDICT_METHODS):
+                raise TypeError(
+                    f"The teacher {type(teacher).__name__} has none of "
+                    f"{list(_PREDICT_METHODS)}; a teacher must be able to predict."
+                )
+            fitted = clone(teacher)
+            if sample_weight is not None and _accepts(fitted.fit, "sample_weight"):
+                fitted.fit(X, y, sample_weight=sample_weight)
+            else:
+                fitted.fit(X, y)
+            return fitted
+        if teacher is None:
+            raise TypeError(
+                "The 'teacher' parameter is required: pass a fitted model, an "
+                "unfitted estimator, a torch.nn.Module or a callable."
+            )
+        return teacher
+
+    def _fit_preprocessor(self, X, y):
+        if self.preprocessor is None:
+            if categorical_columns(X):
+                raise ValueError(
+                    "preprocessor=None needs numeric X, but X has non-numeric "
+                    f"columns {categorical_columns(X)}; use preprocessor='auto'."
+                )
+            return None
+        prep = make_auto_preprocessor(X) if self.preprocessor == "auto" else clone(
+            self.preprocessor
+        )
+        return prep.fit(X, y)
+
+    def _student_matrix(self, X) -> np.ndarray:
+        Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
+        return to_float32_matrix(Xt, source="preprocessor" if self.preprocessor_ else "input")
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Distil the teacher into a fresh student on ``(X, y)``.
+
+        The teacher is queried once, in chunks, on ``X`` as given (a DataFrame
+        stays a DataFrame); the student sees the preprocessed matrix.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Training input.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights of every loss term (and of the teacher's fit, when
+            an unfitted teacher supports them).
+
+        Returns
+        -------
+        self : object
+            The fitted distiller.
+        """
+        X, y = self._validate_X(X, y, reset=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        device = resolve_device(self.device)
+        y_train = self._encode_targets(X, y)
+        terms = self._resolve_terms()
+        seed = draw_seed(self.random_state)
+
+        self.teacher_ = self._resolve_teacher(X, y, sample_weight)
+        adapter = as_teacher(self.teacher_)
+        active = [(name, term) for name, term in terms if term.weight > 0]
+        required = sorted({signal for _, term in active for signal in term.requires})
+        if active:
+            self._check_teacher(adapter)
+            missing = [s for s in required if s not in adapter.signals]
+            if missing:
+                raise ValueError(
+                    f"The teacher {adapter.name} cannot give {missing}, needed by the "
+                    f"terms {[n for n, t in active if set(t.requires) & set(missing)]}; "
+                    f"it gives {sorted(adapter.signals)}."
+                )
+        signals = adapter.query(X, required) if required else {}
+        signals = self._teacher_targets(adapter, signals)
+
+        self.preprocessor_ = self._fit_preprocessor(X, y)
+        Xs = self._student_matrix(X)
+        self.device_ = device
+        tensors = {"X": torch.from_numpy(Xs)}
+        tensors.update({k: torch.as_tensor(v, dtype=torch.float32) for k, v in signals.items()})
+        if sample_weight is not None:
+            tensors["sample_weight"] = torch.as_tensor(sample_weight, dtype=torch.float32)
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+        y_tensor = torch.as_tensor(y_train).to(device)
+        dataset = TensorDataset(tensors, y_tensor)
+
+        objective = Objective(
+            self._task_loss, self.alpha, terms, constants=self._objective_constants()
+        )
+        parts = (["task"] if self.alpha > 0 else []) + [name for name, _ in active]
+        with torch_seeded(seed, device):
+            net = self._make_net(Xs.shape[1], objective, parts, device, seed)
+            net.fit(dataset, y_tensor.cpu())
+        net.module_.eval()
+        self.student_ = net
+        self.history_ = net.history
+        return self
+
+    def _make_net(self, n_in, objective, parts, device, seed) -> DistillationNet:
+        n_out = self._n_student_outputs
+        callbacks = []
+        for part in parts:
+            callbacks.append((f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True)))
+        student = self.student
+        if isinstance(student, NeuralNet):
+            params = {
+                k: v
+                for k, v in student.get_params(deep=False).items()
+                if not k.startswith(tuple(f"{p}__" for p in _TEMPLATE_OWNED))
+                and k not in _TEMPLATE_OWNED + _TEMPLATE_DROPPED
+            }
+            module = params.pop("module")
+            params.update(_size_params(module, n_in, n_out, params))
+            user_callbacks = params.pop("callbacks", None) or []
+            if user_callbacks == "disable":
+                user_callbacks = []
+            has_valid = bool(params.get("train_split"))
+            params["callbacks"] = list(user_callbacks) + callbacks + (
+                _valid_scorings(parts) if has_valid else []
+            )
+            return DistillationNet(
+                module,
+                criterion=objective,
+                iterator_train=TensorBatches,
+                iterator_train__shuffle=True,
+                iterator_valid=TensorBatches,
+                device=device,
+                verbose=self.verbose,
+                **params,
+            )
+        if student is None:
+            module = MLP
+            module_params = {
+                "module__in_features": n_in,
+                "module__out_features": n_out,
+                "module__hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+                "module__activation": self.activation,
+                "module__dropout": self.dropout,
+            }
+        elif isinstance(student, nn.Module):
+            module, module_params = copy.deepcopy(student), {}
+        elif isinstance(student, type) and issubclass(student, nn.Module):
+            module, module_params = student, _size_params(student, n_in, n_out, {})
+        else:
+            raise TypeError(
+                "The 'student' parameter must be None, a torch.nn.Module subclass or "
+                f"instance, or an unfitted skorch NeuralNet; got {student!r}."
+            )
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(
+                self.validation_fraction,
+                stratified=self._task == "classification",
+                random_state=seed,
+            )
+            callbacks += _valid_scorings(parts)
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True),
+                )
+            )
+        return DistillationNet(
+            module,
+            criterion=objective,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=TensorBatches,
+            iterator_train__shuffle=True,
+            iterator_valid=TensorBatches,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            **module_params,
+        )
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def _student_outputs(self, X) -> np.ndarray:
+        """The student's raw outputs on ``X``, float64, computed in chunks.
+
+        Bypasses skorch's ``predict`` (DataLoader, collate, callbacks) so that a
+        single row costs little more than the network's forward pass.
+        """
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        Xs = self._student_matrix(X)
+        module = self.student_.module_
+        if module.training:
+            module.eval()
+        outputs = []
+        with torch.inference_mode():
+            for rows in iter_chunks(Xs.shape[0]):
+                batch = torch.from_numpy(Xs[rows]).to(self.device_)
+                outputs.append(module(batch).to("cpu", torch.float64).numpy())
+        return np.concatenate(outputs, axis=0) if outputs else np.empty((0, 0))
+
+
+def _as_term_pairs(terms, *, strict=False) -> list:
+    """``terms`` as a list of ``(name, term)``; validated when ``strict``."""
+    if terms is None:
+        return []
+    pairs = []
+    for item in terms:
+        if (
+            not isinstance(item, tuple)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or (strict and not isinstance(item[1], DistillationTerm))
+        ):
+            if not strict:
+                continue
+            raise TypeError(
+                "The 'terms' parameter must be a list of (name, DistillationTerm) "
+                f"pairs, like Pipeline steps; got the item {item!r}."
+            )
+        pairs.append(item)
+    return pairs
+
+
+def _valid_scorings(parts) -> list:
+    return [(f"valid_{p}", PassthroughScoring(f"valid_{p}")) for p in parts]
+
+
+def _accepts(func, name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _size_params(module, n_in: int, n_out: int, given: dict) -> dict:
+    """``module__<name>`` for the input/output widths a module class accepts."""
+    if not isinstance(module, type):
+        return {}
+    try:
+        names = inspect.signature(module).parameters
+    except (TypeError, ValueError):
+        return {}
+    params = {}
+    for candidates, value in ((_IN_NAMES, n_in), (_OUT_NAMES, n_out)):
+        for name in candidates:
+            if name in names:
+                if f"module__{name}" not in given:
+                    params[f"module__{name}"] = value
+                break
+    return params
+
+
+def _check_frame_finite(X) -> None:
+    import pandas as pd
+
+    for col in X.columns:
+        values = X[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        else:
+            bad = values.isna().to_numpy()
+        if bad.any():
+            raise ValueError(
+                f"Input X contains NaN or infinity in column {col!r} "
+                f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
+                "with sklearn.impute.SimpleImputer."
+            )

@@ -1,0 +1,264 @@
+"""``DistilledClassifier``: distil any classification teacher into a small network."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+from sklearn_kd._base import _BaseDistiller
+from sklearn_kd.losses import LogitMatching, SoftTargets
+from sklearn_kd.teachers import LOGITS
+
+
+class DistilledClassifier(ClassifierMixin, _BaseDistiller):
+    """A small neural network trained to behave like a classification teacher.
+
+    The student minimises
+
+    .. math::
+
+        L = \\alpha \\, \\mathrm{CE}(s(x), y)
+        + \\beta \\, T^2 \\, \\mathrm{KL}\\left(\\mathrm{softmax}(t(x)/T) \\,\\|\\,
+        \\mathrm{softmax}(s(x)/T)\\right) + \\sum_k w_k L_k
+
+    (Hinton et al., 2015; ``loss="soft"``), or with the MSE between row-centred
+    logits as the distillation term (Bucilua et al., 2006; ``loss="logits"``).
+    The teacher's logits are its ``decision_function`` when it has no
+    ``predict_proba``, else ``log(clip(predict_proba))``; its columns are
+    matched to the classes of ``y`` by label, not by position.
+
+    Parameters
+    ----------
+    teacher : object
+        What to distil. A fitted classifier or Pipeline with ``predict_proba``
+        or ``decision_function`` (used as it is, never refitted, kept as the
+        same object by ``clone``); an unfitted estimator (a clone of it is
+        fitted on ``(X, y)``); a ``torch.nn.Module`` returning logits or a
+        fitted skorch net; a callable ``X -> logits or probabilities``; or a
+        :class:`~sklearn_kd.teachers.Teacher` adapter. The teacher always gets
+        ``X`` as passed to ``fit``. Its classes must include every class of
+        ``y``.
+    student : None, torch.nn.Module class or instance, or skorch NeuralNet, default=None
+        The network to train; it must return one logit per class. None builds
+        an :class:`~sklearn_kd.students.MLP` from ``hidden_layer_sizes``,
+        ``activation`` and ``dropout``. A module class gets its input and
+        output widths from the data (through an ``in_features``/
+        ``out_features``-style constructor argument); an instance is copied,
+        its weights used as the starting point. An unfitted skorch net is a
+        template whose module, optimizer, callbacks and training settings
+        replace the flat parameters below.
+    alpha : float, default=0.5
+        Weight of the cross-entropy on the true labels, in [0, 1]. ``alpha=1``
+        with ``beta=0`` trains the same student from scratch.
+    beta : float or None, default=None
+        Weight of the main distillation term; None means ``1 - alpha``.
+    T : float, default=4.0
+        Softmax temperature of the soft-target term, > 0.
+    loss : {'soft', 'logits'}, default='soft'
+        Main distillation term: Hinton's soft targets
+        (:class:`~sklearn_kd.losses.SoftTargets`) or logit matching
+        (:class:`~sklearn_kd.losses.LogitMatching`).
+    terms : list of (str, DistillationTerm) or None, default=None
+        Extra distillation terms, each with its own ``weight``, searchable as
+        ``terms__<name>__<param>``.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden widths of the default student.
+    activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu'}, default='relu'
+        Activation of the default student.
+    dropout : float, default=0.0
+        Dropout of the default student.
+    max_epochs : int, default=100
+        Training epochs (the most, with early stopping).
+    batch_size : int, default=256
+        Rows per training batch.
+    lr : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=0.0
+        Adam weight decay.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the rows, stop when the
+        validation loss has not improved for ``patience`` epochs, and restore
+        the best weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out when ``early_stopping`` is on.
+    patience : int, default=10
+        Epochs without improvement before early stopping.
+    preprocessor : 'auto', None or transformer, default='auto'
+        The student's view of ``X``. ``'auto'`` standardises numeric columns
+        and one-hot encodes non-numeric DataFrame columns; None uses ``X`` as
+        it is (numeric only); a transformer is cloned and fitted on ``X``.
+    device : str or torch.device, default='cpu'
+        Where the student trains: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
+        ``'auto'`` (CUDA when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. Torch's
+        global RNG is left untouched.
+    verbose : int, default=0
+        1 prints a table of the total and per-term losses after each epoch.
+
+    Attributes
+    ----------
+    teacher_ : object
+        The teacher used: the fitted ``teacher`` itself, or a fitted clone of
+        an unfitted one.
+    student_ : skorch.NeuralNet
+        The trained student net.
+    history_ : skorch.History
+        Per-epoch ``train_loss`` (total), ``train_task``, ``train_<term>``
+        (unweighted parts) and ``dur``, plus ``valid_*`` with early stopping.
+    preprocessor_ : transformer or None
+        The fitted preprocessor.
+    device_ : torch.device
+        The device the student lives on.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen during fit, when ``X`` had string column names.
+
+    See Also
+    --------
+    DistilledRegressor : The same for regression teachers.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from sklearn_kd import DistilledClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    >>> student = DistilledClassifier(forest, T=2.0, max_epochs=20, random_state=0)
+    >>> student.fit(X, y).predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _task = "classification"
+    _task_loss = "cross_entropy"
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseDistiller._parameter_constraints,
+        "T": [Interval(Real, 0, None, closed="neither")],
+        "loss": [StrOptions({"soft", "logits"})],
+    }
+
+    def __init__(
+        self,
+        teacher,
+        student=None,
+        *,
+        alpha=0.5,
+        beta=None,
+        T=4.0,
+        loss="soft",
+        terms=None,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        dropout=0.0,
+        max_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=10,
+        preprocessor="auto",
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.alpha = alpha
+        self.beta = beta
+        self.T = T
+        self.loss = loss
+        self.terms = terms
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.preprocessor = preprocessor
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def _n_student_outputs(self):
+        return len(self.classes_)
+
+    def _encode_targets(self, X, y):
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "DistilledClassifier needs samples of at least 2 classes in y; the "
+                f"data contains only one class: {self.classes_[0]!r}."
+            )
+        return encoded.astype(np.int64)
+
+    def _check_teacher(self, teacher):
+        if teacher.is_classifier is False:
+            raise ValueError(
+                f"DistilledClassifier needs a classification teacher, but "
+                f"{teacher.name} is a regressor. Use DistilledRegressor to distil a "
+                "regressor."
+            )
+
+    def _teacher_targets(self, teacher, signals):
+        if LOGITS not in signals:
+            return signals
+        logits = signals[LOGITS]
+        columns = teacher.class_columns(self.classes_, logits.shape[1])
+        return {LOGITS: logits[:, columns]}
+
+    def _main_term(self):
+        beta = 1.0 - self.alpha if self.beta is None else self.beta
+        if self.loss == "soft":
+            return SoftTargets(weight=beta, T=self.T)
+        return LogitMatching(weight=beta)
+
+    def predict_proba(self, X):
+        """Class probabilities of the student (softmax of its logits at T=1).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        return softmax(self._student_outputs(X), axis=1)
+
+    def predict(self, X):
+        """Predict class labels with the student network.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self._student_outputs(X), axis=1)]

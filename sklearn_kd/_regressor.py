@@ -1,0 +1,254 @@
+"""``DistilledRegressor``: distil any regression teacher into a small network."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from sklearn_kd._base import _BaseDistiller
+from sklearn_kd.losses import get_term
+from sklearn_kd.teachers import PREDICTION
+
+
+class DistilledRegressor(RegressorMixin, _BaseDistiller):
+    """A small neural network trained to behave like a regression teacher.
+
+    The student minimises
+
+    .. math::
+
+        L = \\alpha \\, \\mathrm{MSE}(s(x), y) + \\beta \\, L_{distill}(s(x), t(x))
+        + \\sum_k w_k L_k
+
+    on targets standardised per output, where :math:`t` is the teacher and
+    :math:`L_{distill}` the HP loss (``loss="hp"``) or output matching in the
+    units of ``y`` (``loss="outputs"``).
+
+    Parameters
+    ----------
+    teacher : object
+        What to distil. A fitted estimator or Pipeline with ``predict`` (used
+        as it is, never refitted, kept as the same object by ``clone``); an
+        unfitted estimator (a clone of it is fitted on ``(X, y)``); a
+        ``torch.nn.Module`` or a fitted skorch net; a callable ``X -> y``; or
+        a :class:`~sklearn_kd.teachers.Teacher` adapter. The teacher always
+        gets ``X`` as passed to ``fit`` (a DataFrame stays a DataFrame).
+    student : None, torch.nn.Module class or instance, or skorch NeuralNet, default=None
+        The network to train. None builds an :class:`~sklearn_kd.students.MLP`
+        from ``hidden_layer_sizes``, ``activation`` and ``dropout``. A module
+        class gets its input and output widths from the data (through an
+        ``in_features``/``out_features``-style constructor argument); an
+        instance is copied, its weights used as the starting point. An
+        unfitted skorch net is a template whose module, optimizer, callbacks
+        and training settings (``max_epochs``, ``lr``, ``batch_size``,
+        ``train_split``) replace the flat parameters below.
+    alpha : float, default=0.5
+        Weight of the task loss (MSE to the true ``y``), in [0, 1].
+        ``alpha=1`` with ``beta=0`` trains the same student from scratch.
+    beta : float or None, default=None
+        Weight of the main distillation term; None means ``1 - alpha``.
+    loss : {'hp', 'outputs'}, default='hp'
+        Main distillation term: ``'hp'`` is the MSE to the teacher's
+        predictions on standardised targets (:class:`~sklearn_kd.losses.HPLoss`);
+        ``'outputs'`` the MSE in the units of ``y``
+        (:class:`~sklearn_kd.losses.OutputMatching`).
+    terms : list of (str, DistillationTerm) or None, default=None
+        Extra distillation terms, each with its own ``weight``, searchable as
+        ``terms__<name>__<param>``.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden widths of the default student.
+    activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu'}, default='relu'
+        Activation of the default student.
+    dropout : float, default=0.0
+        Dropout of the default student.
+    max_epochs : int, default=100
+        Training epochs (the most, with early stopping).
+    batch_size : int, default=256
+        Rows per training batch.
+    lr : float, default=1e-3
+        Adam learning rate.
+    weight_decay : float, default=0.0
+        Adam weight decay.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, stop when the validation
+        loss has not improved for ``patience`` epochs, and restore the best
+        weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out when ``early_stopping`` is on.
+    patience : int, default=10
+        Epochs without improvement before early stopping.
+    preprocessor : 'auto', None or transformer, default='auto'
+        The student's view of ``X``. ``'auto'`` standardises numeric columns
+        and one-hot encodes non-numeric DataFrame columns; None uses ``X`` as
+        it is (numeric only); a transformer is cloned and fitted on ``X``.
+    device : str or torch.device, default='cpu'
+        Where the student trains: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
+        ``'auto'`` (CUDA when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. Torch's
+        global RNG is left untouched.
+    verbose : int, default=0
+        1 prints a table of the total and per-term losses after each epoch.
+
+    Attributes
+    ----------
+    teacher_ : object
+        The teacher used: the fitted ``teacher`` itself, or a fitted clone of
+        an unfitted one.
+    student_ : skorch.NeuralNet
+        The trained student net.
+    history_ : skorch.History
+        Per-epoch ``train_loss`` (total), ``train_task``, ``train_<term>``
+        (unweighted parts) and ``dur``, plus ``valid_*`` with early stopping.
+    preprocessor_ : transformer or None
+        The fitted preprocessor.
+    device_ : torch.device
+        The device the student lives on.
+    n_outputs_ : int
+        Number of regression outputs.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen during fit, when ``X`` had string column names.
+
+    See Also
+    --------
+    DistilledClassifier : The same for classification teachers.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> from sklearn_kd import DistilledRegressor
+    >>> X, y = make_regression(n_samples=300, n_features=5, random_state=0)
+    >>> forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    >>> student = DistilledRegressor(forest, max_epochs=20, random_state=0)
+    >>> student.fit(X, y).predict(X[:2]).shape
+    (2,)
+    """
+
+    _task = "regression"
+    _task_loss = "mse"
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseDistiller._parameter_constraints,
+        "loss": [StrOptions({"hp", "outputs"})],
+    }
+
+    def __init__(
+        self,
+        teacher,
+        student=None,
+        *,
+        alpha=0.5,
+        beta=None,
+        loss="hp",
+        terms=None,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        dropout=0.0,
+        max_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=10,
+        preprocessor="auto",
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.alpha = alpha
+        self.beta = beta
+        self.loss = loss
+        self.terms = terms
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.preprocessor = preprocessor
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _y_check_params(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    @property
+    def _n_student_outputs(self):
+        return self.n_outputs_
+
+    def _encode_targets(self, X, y):
+        y = check_array(
+            y, ensure_2d=False, dtype=np.float64, input_name="y", estimator=self
+        )
+        check_consistent_length(X, y)
+        self._y_was_1d = y.ndim == 1
+        y = y.reshape(len(y), -1)
+        self.n_outputs_ = y.shape[1]
+        self._target_mean = y.mean(axis=0)
+        scale = y.std(axis=0)
+        self._target_scale = np.where(scale > 0, scale, 1.0)
+        return ((y - self._target_mean) / self._target_scale).astype(np.float32)
+
+    def _check_teacher(self, teacher):
+        if teacher.is_classifier:
+            raise ValueError(
+                f"DistilledRegressor needs a regression teacher, but {teacher.name} "
+                "is a classifier (it has predict_proba or decision_function). Use "
+                "DistilledClassifier to distil a classifier."
+            )
+
+    def _teacher_targets(self, teacher, signals):
+        if PREDICTION not in signals:
+            return signals
+        pred = signals[PREDICTION]
+        if pred.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"The teacher {teacher.name} gives {pred.shape[1]} output(s) per row "
+                f"but y has {self.n_outputs_}; a regression teacher must predict "
+                "every target (a multiclass or probability output cannot teach "
+                "DistilledRegressor)."
+            )
+        return {PREDICTION: (pred - self._target_mean) / self._target_scale}
+
+    def _main_term(self):
+        beta = 1.0 - self.alpha if self.beta is None else self.beta
+        return get_term(self.loss)(weight=beta)
+
+    def _objective_constants(self):
+        return {"target_scale": np.asarray(self._target_scale, dtype=np.float32)}
+
+    def predict(self, X):
+        """Predict with the student network.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions in the units of ``y``, float64.
+        """
+        out = self._student_outputs(X) * self._target_scale + self._target_mean
+        return out.ravel() if self._y_was_1d else out

@@ -1,0 +1,87 @@
+"""Small helpers shared by the package: seeding, devices, chunking, frames.
+
+This module imports nothing from the rest of ``sklearn_kd``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+#: Rows per teacher call and per prediction chunk: large enough to amortise
+#: per-call overhead, small enough that a 1M-row transfer set never needs a
+#: second full copy of its teacher outputs in flight.
+CHUNK_SIZE = 8192
+
+
+def is_dataframe(X) -> bool:
+    """Whether ``X`` is a pandas DataFrame (checked without importing pandas)."""
+    return hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def take_rows(X, start: int, stop: int):
+    """Rows ``start:stop`` of an array or a DataFrame."""
+    return X.iloc[start:stop] if is_dataframe(X) else X[start:stop]
+
+
+def iter_chunks(n_samples: int, chunk_size: int = CHUNK_SIZE) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n_samples)``."""
+    for start in range(0, n_samples, chunk_size):
+        yield slice(start, min(start + chunk_size, n_samples))
+
+
+def draw_seed(random_state) -> int:
+    """An int seed for torch, drawn from a scikit-learn ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int, device: torch.device):
+    """Seed torch inside ``fork_rng`` so the caller's global RNG is untouched."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def resolve_device(device) -> torch.device:
+    """Turn the ``device`` parameter into a usable ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` names no torch device, or names one this machine lacks.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or a "
+            f"torch.device; got {device!r}."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine (torch.cuda.is_available() is False); use device='cpu' or "
+                "device='auto'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    elif resolved.type not in ("cpu", "mps"):
+        raise ValueError(
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or "
+            f"'mps'; got {device!r}."
+        )
+    return resolved

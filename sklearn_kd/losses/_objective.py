@@ -1,0 +1,106 @@
+"""The student's objective: ``alpha * task + sum_k weight_k * term_k``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sklearn_kd.losses._base import DistillationTerm
+
+
+def _mse_rows(y_pred, y_true):
+    return ((y_pred - y_true) ** 2).mean(dim=1)
+
+
+def _ce_rows(y_pred, y_true):
+    return F.cross_entropy(y_pred, y_true, reduction="none")
+
+
+#: Task losses on the true labels, per row: MSE on standardised targets for
+#: regression, cross-entropy on class indices for classification.
+TASK_LOSSES = {"mse": _mse_rows, "cross_entropy": _ce_rows}
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-row ``values`` weighted by ``weight`` (plain mean if None).
+
+    An already reduced (0-d) value is returned as it is.
+    """
+    if values.ndim == 0:
+        return values
+    if weight is None:
+        return values.mean()
+    return (values * weight).sum() / weight.sum().clamp_min(torch.finfo(values.dtype).tiny)
+
+
+class Objective(nn.Module):
+    """The combined distillation loss, term by term.
+
+    .. math::
+
+        L = \\alpha L_{task} + \\sum_k w_k L_k
+
+    Each part is a weighted mean over the batch rows (``sample_weight``); the
+    task loss only counts rows that have a label (``batch["labeled"]``, when
+    present). Terms with weight 0 are skipped, so they cost nothing.
+
+    Parameters
+    ----------
+    task : {'mse', 'cross_entropy'}
+        The task loss.
+    alpha : float
+        Weight of the task loss.
+    terms : sequence of (str, DistillationTerm)
+        Named distillation terms, each weighted by its ``weight``.
+    constants : mapping of str to Tensor, optional
+        Tensors every batch sees under these keys (e.g. ``"target_scale"``);
+        registered as buffers so they follow the module's device.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        alpha: float,
+        terms: Sequence[tuple[str, DistillationTerm]] = (),
+        constants: Mapping[str, torch.Tensor] | None = None,
+    ):
+        super().__init__()
+        self.task = task
+        self.alpha = float(alpha)
+        self.terms = [(name, term) for name, term in terms]
+        self._constant_names = []
+        for key, value in (constants or {}).items():
+            self.register_buffer(f"const_{key}", torch.as_tensor(value))
+            self._constant_names.append(key)
+
+    def forward(
+        self,
+        y_pred: torch.Tensor,
+        y_true: torch.Tensor,
+        batch: Mapping[str, torch.Tensor],
+        student: nn.Module,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and the unweighted value of each part, by name."""
+        batch = dict(batch)
+        for key in self._constant_names:
+            batch[key] = getattr(self, f"const_{key}")
+        weight = batch.get("sample_weight")
+        parts: dict[str, torch.Tensor] = {}
+        total = y_pred.new_zeros(())
+        if self.alpha > 0:
+            rows = TASK_LOSSES[self.task](y_pred, y_true)
+            task_weight = weight
+            labeled = batch.get("labeled")
+            if labeled is not None:
+                task_weight = labeled if weight is None else weight * labeled
+            parts["task"] = weighted_mean(rows, task_weight)
+            total = total + self.alpha * parts["task"]
+        for name, term in self.terms:
+            if term.weight == 0:
+                continue
+            parts[name] = weighted_mean(term.loss(y_pred, batch, student), weight)
+            total = total + term.weight * parts[name]
+        return total, parts

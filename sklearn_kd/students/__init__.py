@@ -1,0 +1,6 @@
+"""Student networks and the skorch machinery that trains them."""
+
+from sklearn_kd.students._modules import MLP
+from sklearn_kd.students._net import DistillationNet, TensorBatches, TensorDataset
+
+__all__ = ["MLP", "DistillationNet", "TensorBatches", "TensorDataset"]

@@ -1,0 +1,150 @@
+"""The teacher protocol: what a teacher can give and how it is queried."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from sklearn_kd._utils import CHUNK_SIZE, iter_chunks, take_rows
+
+#: Regression predictions, shape (n_samples, n_outputs).
+PREDICTION = "prediction"
+#: Class scores whose softmax gives the teacher's class probabilities, shape
+#: (n_samples, n_teacher_classes), columns in the order of ``Teacher.classes``.
+LOGITS = "logits"
+
+#: Probabilities are clipped to this before their log is used as logits: a forest
+#: gives exact zeros, whose log would be -inf.
+PROBA_EPS = 1e-6
+
+
+def proba_to_logits(proba: np.ndarray) -> np.ndarray:
+    """``log(clip(p, eps, 1))``: logits whose softmax is ``p`` renormalised."""
+    return np.log(np.clip(np.asarray(proba, dtype=np.float64), PROBA_EPS, 1.0))
+
+
+def margins_to_logits(margins: np.ndarray) -> np.ndarray:
+    """Binary decision margins ``m`` to two centred logits ``[-m/2, m/2]``."""
+    margins = np.asarray(margins, dtype=np.float64).reshape(-1)
+    return np.column_stack([-margins / 2, margins / 2])
+
+
+class Teacher(ABC):
+    """Adapter that gives a distiller what it needs from one kind of teacher.
+
+    A teacher adapter is frozen data for a distiller: ``clone`` returns the same
+    object, so a fitted teacher is never copied or refitted by ``GridSearchCV``.
+
+    Attributes
+    ----------
+    signals : frozenset of str
+        The signals this teacher can give (``"prediction"``, ``"logits"``).
+    classes : ndarray or None
+        The class labels of the teacher's logit columns, or None when the
+        teacher does not say (its columns are then taken in sorted label order).
+    is_classifier : bool or None
+        Whether the wrapped model is known to be a classifier, None if unknown.
+    """
+
+    signals: frozenset[str] = frozenset()
+    classes: np.ndarray | None = None
+    is_classifier: bool | None = None
+
+    def __sklearn_clone__(self):
+        return self
+
+    @property
+    def name(self) -> str:
+        """A short name of the wrapped model for error messages."""
+        return type(self).__name__
+
+    @abstractmethod
+    def _query_chunk(self, X, signal: str) -> np.ndarray:
+        """One signal on a chunk of rows, as a 2-D float array."""
+
+    def query(
+        self, X, signals: Iterable[str], *, chunk_size: int = CHUNK_SIZE
+    ) -> dict[str, np.ndarray]:
+        """Ask the teacher for ``signals`` on all rows of ``X``, in chunks.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The user's raw input.
+        signals : iterable of str
+            Signal names, each in ``self.signals``.
+        chunk_size : int, default=8192
+            Rows per call to the wrapped model.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_samples, n_columns)
+        """
+        signals = list(signals)
+        unknown = [s for s in signals if s not in self.signals]
+        if unknown:
+            raise ValueError(
+                f"The teacher {self.name} cannot give the signal(s) {unknown}; it "
+                f"gives {sorted(self.signals)}."
+            )
+        n_samples = X.shape[0]
+        parts: dict[str, list[np.ndarray]] = {s: [] for s in signals}
+        for rows in iter_chunks(n_samples, chunk_size):
+            chunk = take_rows(X, rows.start, rows.stop)
+            for signal in signals:
+                out = np.asarray(self._query_chunk(chunk, signal), dtype=np.float64)
+                if out.ndim == 1:
+                    out = out.reshape(-1, 1)
+                if out.ndim != 2 or out.shape[0] != rows.stop - rows.start:
+                    raise ValueError(
+                        f"The teacher {self.name} returned {signal} of shape "
+                        f"{out.shape} for {rows.stop - rows.start} rows; expected one "
+                        "row of outputs per input row."
+                    )
+                parts[signal].append(out)
+        result = {s: np.concatenate(p, axis=0) for s, p in parts.items()}
+        for signal, values in result.items():
+            if not np.isfinite(values).all():
+                raise ValueError(
+                    f"The teacher {self.name} returned NaN or infinite {signal}s on "
+                    "the training data; a distiller cannot learn from them."
+                )
+        return result
+
+    def class_columns(self, classes: Sequence, n_columns: int) -> np.ndarray:
+        """Indices of the teacher's logit columns for each label in ``classes``.
+
+        Parameters
+        ----------
+        classes : sequence
+            The distiller's sorted class labels (from ``y``).
+        n_columns : int
+            How many logit columns the teacher returned.
+
+        Raises
+        ------
+        ValueError
+            If a label in ``classes`` is missing from the teacher's classes, or,
+            for a teacher without labels, if the column count differs.
+        """
+        classes = list(classes)
+        if self.classes is None:
+            if n_columns != len(classes):
+                raise ValueError(
+                    f"The teacher {self.name} gives {n_columns} class score(s) per "
+                    f"row but y has {len(classes)} classes {classes}; a teacher "
+                    "without a classes_ attribute must give one score per class, in "
+                    "sorted label order."
+                )
+            return np.arange(n_columns)
+        position = {label: i for i, label in enumerate(self.classes)}
+        missing = [label for label in classes if label not in position]
+        if missing:
+            raise ValueError(
+                f"The teacher's classes {list(self.classes)} do not cover the "
+                f"classes in y: {missing} missing. A teacher must have been trained "
+                "on every class the student is to predict."
+            )
+        return np.array([position[label] for label in classes])

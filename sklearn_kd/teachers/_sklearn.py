@@ -1,0 +1,88 @@
+"""Adapter for scikit-learn style models: estimators, Pipelines, skorch nets."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import is_classifier, is_regressor
+
+from sklearn_kd._utils import is_dataframe
+from sklearn_kd.teachers._base import (
+    LOGITS,
+    PREDICTION,
+    Teacher,
+    margins_to_logits,
+    proba_to_logits,
+)
+
+
+class SklearnTeacher(Teacher):
+    """A fitted model with ``predict``, ``predict_proba`` or ``decision_function``.
+
+    Covers scikit-learn estimators and Pipelines (also wrapped in
+    ``FrozenEstimator``), fitted skorch nets and any object with that API. The
+    model is used as it is: never refitted, never mutated.
+
+    Logits come from ``predict_proba`` as ``log(clip(p))`` when the model has it,
+    else from ``decision_function`` (binary margins ``m`` become ``[-m/2, m/2]``).
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted model.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.is_classifier = (
+            True if is_classifier(estimator) else False if is_regressor(estimator)
+            else None
+        )
+        signals = set()
+        if hasattr(estimator, "predict"):
+            signals.add(PREDICTION)
+        if hasattr(estimator, "predict_proba") or hasattr(
+            estimator, "decision_function"
+        ):
+            signals.add(LOGITS)
+            if self.is_classifier is None:
+                self.is_classifier = True
+        self.signals = frozenset(signals)
+        classes = getattr(estimator, "classes_", None)
+        self.classes = None if classes is None else np.asarray(classes)
+        # skorch nets feed numpy straight to torch: float64 would not match
+        # float32 weights.
+        self._float32 = _is_skorch_net(estimator)
+
+    @property
+    def name(self) -> str:
+        return type(self.estimator).__name__
+
+    def _prepare(self, X):
+        if self._float32 and not is_dataframe(X):
+            return np.asarray(X, dtype=np.float32)
+        return X
+
+    def _query_chunk(self, X, signal):
+        X = self._prepare(X)
+        if signal == PREDICTION:
+            return self.estimator.predict(X)
+        if hasattr(self.estimator, "predict_proba"):
+            proba = self.estimator.predict_proba(X)
+            if isinstance(proba, list):
+                raise ValueError(
+                    f"The teacher {self.name} is a multi-output classifier; only "
+                    "single-output classifiers can teach a DistilledClassifier."
+                )
+            return proba_to_logits(proba)
+        scores = np.asarray(self.estimator.decision_function(X), dtype=np.float64)
+        if scores.ndim == 1 or scores.shape[1] == 1:
+            return margins_to_logits(scores)
+        return scores
+
+
+def _is_skorch_net(obj) -> bool:
+    try:
+        from skorch import NeuralNet
+    except ImportError:  # pragma: no cover - skorch is a dependency
+        return False
+    return isinstance(obj, NeuralNet)

@@ -1,0 +1,60 @@
+"""Adapter for a plain ``torch.nn.Module`` teacher."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from sklearn_kd._utils import is_dataframe
+from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
+
+
+class TorchTeacher(Teacher):
+    """A trained ``torch.nn.Module`` mapping a float32 batch to its outputs.
+
+    The module gets the user's ``X`` as a float32 tensor on the module's device
+    and runs in eval mode under ``torch.inference_mode``; its training flag is
+    restored afterwards. Its outputs are the predictions of a regression teacher
+    or the logits of a classification teacher (one column per class, in sorted
+    label order).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained network.
+    """
+
+    signals = frozenset({PREDICTION, LOGITS})
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    @property
+    def name(self) -> str:
+        return type(self.module).__name__
+
+    def _device(self) -> torch.device:
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def _query_chunk(self, X, signal):
+        if is_dataframe(X):
+            try:
+                X = X.to_numpy(dtype=np.float32)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"The torch teacher {self.name} needs numeric X; got a DataFrame "
+                    "with non-numeric columns. Encode them first, or wrap the module "
+                    "in a callable that does."
+                ) from None
+        batch = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self._device())
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            with torch.inference_mode():
+                out = self.module(batch)
+        finally:
+            self.module.train(was_training)
+        return out.detach().to("cpu", torch.float64).numpy()
