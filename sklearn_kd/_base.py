@@ -14,9 +14,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, PassthroughScoring
-from skorch.dataset import ValidSplit
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -25,6 +22,9 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.dataset import ValidSplit
 from torch import nn
 
 from sklearn_kd._preprocessing import (
@@ -371,6 +371,9 @@ class _BaseDistiller(BaseEstimator, ABC):
             net = self._make_net(Xs.shape[1], objective, parts, device, seed)
             net.fit(dataset, y_tensor.cpu())
         net.module_.eval()
+        # Inference runs on a float64 copy: float32 GEMM kernels block by batch
+        # size, so a row's float32 output would change with the rows beside it.
+        self._inference_module = copy.deepcopy(net.module_).double().eval()
         self.student_ = net
         self.history_ = net.history
         return self
@@ -469,20 +472,18 @@ class _BaseDistiller(BaseEstimator, ABC):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         Xs = self._student_matrix(X)
-        module = self.student_.module_
-        if module.training:
-            module.eval()
+        module = self._inference_module
         outputs = []
         with torch.inference_mode():
             for rows in iter_chunks(Xs.shape[0]):
-                batch = torch.from_numpy(Xs[rows]).to(self.device_)
-                outputs.append(module(batch).to("cpu", torch.float64).numpy())
+                batch = torch.from_numpy(Xs[rows]).to(self.device_, torch.float64)
+                outputs.append(module(batch).cpu().numpy())
         return np.concatenate(outputs, axis=0) if outputs else np.empty((0, 0))
 
 
 def _as_term_pairs(terms, *, strict=False) -> list:
     """``terms`` as a list of ``(name, term)``; validated when ``strict``."""
-    if terms is None:
+    if terms is None or (not strict and not isinstance(terms, (list, tuple))):
         return []
     pairs = []
     for item in terms:

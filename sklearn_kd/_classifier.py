@@ -261,4 +261,5 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self._student_outputs(X), axis=1)]
+        logits = self._student_outputs(X)
+        return self.classes_[np.argmax(logits, axis=1)]

@@ -129,7 +129,7 @@ class Teacher(ABC):
             If a label in ``classes`` is missing from the teacher's classes, or,
             for a teacher without labels, if the column count differs.
         """
-        classes = list(classes)
+        classes = _plain(classes)
         if self.classes is None:
             if n_columns != len(classes):
                 raise ValueError(
@@ -139,12 +139,17 @@ class Teacher(ABC):
                     "sorted label order."
                 )
             return np.arange(n_columns)
-        position = {label: i for i, label in enumerate(self.classes)}
+        position = {label: i for i, label in enumerate(_plain(self.classes))}
         missing = [label for label in classes if label not in position]
         if missing:
             raise ValueError(
-                f"The teacher's classes {list(self.classes)} do not cover the "
+                f"The teacher's classes {_plain(self.classes)} do not cover the "
                 f"classes in y: {missing} missing. A teacher must have been trained "
                 "on every class the student is to predict."
             )
         return np.array([position[label] for label in classes])
+
+
+def _plain(labels) -> list:
+    """Labels as plain Python values, for lookups and readable messages."""
+    return [x.item() if isinstance(x, np.generic) else x for x in labels]
