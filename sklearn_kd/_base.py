@@ -11,6 +11,7 @@ import copy
 import inspect
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,9 +69,9 @@ def _is_unfitted_estimator(obj) -> bool:
 
 
 class _BaseDistiller(BaseEstimator, ABC):
-    """Shared machinery of :class:`DistilledRegressor` and :class:`DistilledClassifier`."""
+    """Shared machinery of the regressor and the classifier distillers."""
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "teacher": "no_validation",
         "student": [None, nn.Module, type, NeuralNet],
         "alpha": [Interval(Real, 0, 1, closed="both")],
@@ -164,7 +165,9 @@ class _BaseDistiller(BaseEstimator, ABC):
         """
         if not params:
             return self
-        term_params = {k: params.pop(k) for k in list(params) if k.startswith("terms__")}
+        term_params = {
+            k: params.pop(k) for k in list(params) if k.startswith("terms__")
+        }
         teacher_nested = [k for k in params if k.startswith("teacher__")]
         if teacher_nested and "teacher" not in params and self._teacher_is_frozen():
             raise ValueError(
@@ -242,7 +245,9 @@ class _BaseDistiller(BaseEstimator, ABC):
             return X, y
         kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
         if fitting:
-            return validate_data(self, X, y, reset=reset, **self._y_check_params(), **kwargs)
+            return validate_data(
+                self, X, y, reset=reset, **self._y_check_params(), **kwargs
+            )
         return validate_data(self, X, reset=reset, **kwargs), None
 
     def _y_check_params(self) -> dict:
@@ -297,14 +302,18 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"columns {categorical_columns(X)}; use preprocessor='auto'."
                 )
             return None
-        prep = make_auto_preprocessor(X) if self.preprocessor == "auto" else clone(
-            self.preprocessor
+        prep = (
+            make_auto_preprocessor(X)
+            if self.preprocessor == "auto"
+            else clone(self.preprocessor)
         )
         return prep.fit(X, y)
 
     def _student_matrix(self, X) -> np.ndarray:
         Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
-        return to_float32_matrix(Xt, source="preprocessor" if self.preprocessor_ else "input")
+        return to_float32_matrix(
+            Xt, source="preprocessor" if self.preprocessor_ else "input"
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
@@ -344,10 +353,10 @@ class _BaseDistiller(BaseEstimator, ABC):
             self._check_teacher(adapter)
             missing = [s for s in required if s not in adapter.signals]
             if missing:
+                needy = [n for n, t in active if set(t.requires) & set(missing)]
                 raise ValueError(
                     f"The teacher {adapter.name} cannot give {missing}, needed by the "
-                    f"terms {[n for n, t in active if set(t.requires) & set(missing)]}; "
-                    f"it gives {sorted(adapter.signals)}."
+                    f"terms {needy}; it gives {sorted(adapter.signals)}."
                 )
         signals = adapter.query(X, required) if required else {}
         signals = self._teacher_targets(adapter, signals)
@@ -356,9 +365,13 @@ class _BaseDistiller(BaseEstimator, ABC):
         Xs = self._student_matrix(X)
         self.device_ = device
         tensors = {"X": torch.from_numpy(Xs)}
-        tensors.update({k: torch.as_tensor(v, dtype=torch.float32) for k, v in signals.items()})
+        tensors.update(
+            {k: torch.as_tensor(v, dtype=torch.float32) for k, v in signals.items()}
+        )
         if sample_weight is not None:
-            tensors["sample_weight"] = torch.as_tensor(sample_weight, dtype=torch.float32)
+            tensors["sample_weight"] = torch.as_tensor(
+                sample_weight, dtype=torch.float32
+            )
         tensors = {k: v.to(device) for k, v in tensors.items()}
         y_tensor = torch.as_tensor(y_train).to(device)
         dataset = TensorDataset(tensors, y_tensor)
@@ -382,7 +395,9 @@ class _BaseDistiller(BaseEstimator, ABC):
         n_out = self._n_student_outputs
         callbacks = []
         for part in parts:
-            callbacks.append((f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True)))
+            callbacks.append(
+                (f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True))
+            )
         student = self.student
         if isinstance(student, NeuralNet):
             params = {
@@ -397,8 +412,10 @@ class _BaseDistiller(BaseEstimator, ABC):
             if user_callbacks == "disable":
                 user_callbacks = []
             has_valid = bool(params.get("train_split"))
-            params["callbacks"] = list(user_callbacks) + callbacks + (
-                _valid_scorings(parts) if has_valid else []
+            params["callbacks"] = (
+                list(user_callbacks)
+                + callbacks
+                + (_valid_scorings(parts) if has_valid else [])
             )
             return DistillationNet(
                 module,
@@ -439,7 +456,9 @@ class _BaseDistiller(BaseEstimator, ABC):
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True),
+                    EarlyStopping(
+                        monitor="valid_loss", patience=self.patience, load_best=True
+                    ),
                 )
             )
         return DistillationNet(
@@ -537,7 +556,9 @@ def _check_frame_finite(X) -> None:
 
     for col in X.columns:
         values = X[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values
+        ):
             bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             bad = values.isna().to_numpy()

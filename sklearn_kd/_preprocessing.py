@@ -77,7 +77,9 @@ def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
             "preprocessor='auto' or a OneHotEncoder)."
         ) from None
     if Xt.ndim != 2:
-        raise ValueError(f"The {source} must output a 2-D matrix; got shape {Xt.shape}.")
+        raise ValueError(
+            f"The {source} must output a 2-D matrix; got shape {Xt.shape}."
+        )
     if not np.isfinite(Xt).all():
         raise ValueError(
             f"The {source} output contains NaN or infinity (or values too large for "

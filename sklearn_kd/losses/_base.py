@@ -46,7 +46,10 @@ class DistillationTerm(BaseEstimator):
         self._validate_params()
 
     def loss(
-        self, y_pred: torch.Tensor, batch: Mapping[str, torch.Tensor], student: nn.Module
+        self,
+        y_pred: torch.Tensor,
+        batch: Mapping[str, torch.Tensor],
+        student: nn.Module,
     ) -> torch.Tensor:
         """The unweighted term on one batch.
 

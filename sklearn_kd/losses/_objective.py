@@ -33,7 +33,9 @@ def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Te
         return values
     if weight is None:
         return values.mean()
-    return (values * weight).sum() / weight.sum().clamp_min(torch.finfo(values.dtype).tiny)
+    return (values * weight).sum() / weight.sum().clamp_min(
+        torch.finfo(values.dtype).tiny
+    )
 
 
 class Objective(nn.Module):

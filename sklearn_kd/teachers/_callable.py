@@ -51,7 +51,9 @@ class CallableTeacher(Teacher):
             return out
         if out.ndim == 1:
             out = out.reshape(-1, 1)
-        if self.response == "proba" or (self.response == "auto" and _looks_like_proba(out)):
+        if self.response == "proba" or (
+            self.response == "auto" and _looks_like_proba(out)
+        ):
             return proba_to_logits(out)
         return out
 

@@ -34,7 +34,10 @@ class SklearnTeacher(Teacher):
     def __init__(self, estimator):
         self.estimator = estimator
         self.is_classifier = (
-            True if is_classifier(estimator) else False if is_regressor(estimator)
+            True
+            if is_classifier(estimator)
+            else False
+            if is_regressor(estimator)
             else None
         )
         signals = set()
