@@ -29,6 +29,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from sklearn_kd._preprocessing import (
+    TabularEncoder,
     categorical_columns,
     make_auto_preprocessor,
     to_float32_matrix,
@@ -241,7 +242,10 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
                     f"of 1 is required by {type(self).__name__}."
                 )
-            _check_frame_finite(X)
+            if reset or not isinstance(self.preprocessor_, TabularEncoder):
+                # At predict, the auto encoder runs this check on its own arrays
+                # far faster than pandas can, column by column.
+                _check_frame_finite(X)
             return X, y
         kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
         if fitting:
@@ -312,7 +316,7 @@ class _BaseDistiller(BaseEstimator, ABC):
     def _student_matrix(self, X) -> np.ndarray:
         Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
         return to_float32_matrix(
-            Xt, source="preprocessor" if self.preprocessor_ else "input"
+            Xt, source="input" if self.preprocessor_ is None else "preprocessor"
         )
 
     @_fit_context(prefer_skip_nested_validation=False)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_kd._utils import is_dataframe
 
@@ -23,37 +23,179 @@ def categorical_columns(X) -> list:
     ]
 
 
-def make_auto_preprocessor(X):
-    """Standardise numeric columns and one-hot encode the others.
+#: Below this many rows, one object-array conversion of the whole frame beats
+#: per-column pandas access (which costs ~10 us a column in pandas 3).
+_SMALL_FRAME = 256
 
-    Parameters
+
+class TabularEncoder(TransformerMixin, BaseEstimator):
+    """Standardise numeric columns and one-hot encode the others, fast.
+
+    The ``preprocessor="auto"`` of the distillers. Its output equals
+    ``ColumnTransformer([StandardScaler(), OneHotEncoder(handle_unknown="ignore")])``
+    (numeric columns first, then each categorical column's sorted categories),
+    but a single row costs tens of microseconds instead of milliseconds, so that
+    the student's predict stays fast. Unknown categories at transform time
+    encode as all zeros.
+
+    Attributes
     ----------
-    X : array-like or DataFrame
-        The training input, used only to find which columns are categorical.
-
-    Returns
-    -------
-    transformer
-        An unfitted ``StandardScaler`` for numeric input, else a
-        ``ColumnTransformer`` that scales numbers and one-hot encodes
-        categories (unknown categories at predict time encode as all zeros).
+    numeric_columns_ : list
+        Names (DataFrame) or positions (array) of the numeric columns.
+    categorical_columns_ : list
+        Names of the non-numeric DataFrame columns.
+    categories_ : list of ndarray
+        Sorted categories of each categorical column.
+    mean_ : ndarray of shape (n_numeric,)
+        Training mean of each numeric column.
+    scale_ : ndarray of shape (n_numeric,)
+        Training standard deviation of each numeric column (1 where it is 0).
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names, when fitted on a DataFrame.
     """
-    categorical = categorical_columns(X)
-    if not categorical:
-        return StandardScaler()
-    numeric = [col for col in X.columns if col not in categorical]
-    return ColumnTransformer(
-        [
-            ("numeric", StandardScaler(), numeric),
-            (
-                "categorical",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                categorical,
-            ),
-        ],
-        sparse_threshold=0.0,
-        verbose_feature_names_out=False,
-    )
+
+    def fit(self, X, y=None):
+        """Learn column kinds, categories and numeric means and scales.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Training input.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted encoder.
+        """
+        categorical = categorical_columns(X)
+        if is_dataframe(X):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.numeric_columns_ = [c for c in X.columns if c not in categorical]
+            self.categorical_columns_ = categorical
+            numeric = X[self.numeric_columns_].to_numpy(dtype=np.float64)
+            self.categories_ = [
+                np.array(sorted(X[c].dropna().unique().tolist()), dtype=object)
+                for c in categorical
+            ]
+        else:
+            numeric = np.asarray(X, dtype=np.float64)
+            self.numeric_columns_ = list(range(numeric.shape[1]))
+            self.categorical_columns_ = []
+            self.categories_ = []
+        self.n_features_in_ = len(self.numeric_columns_) + len(categorical)
+        self.mean_ = numeric.mean(axis=0) if len(numeric) else np.zeros(0)
+        scale = numeric.std(axis=0) if len(numeric) else np.zeros(0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self._lookup = [{v: i for i, v in enumerate(c)} for c in self.categories_]
+        self._index = None
+        if is_dataframe(X):
+            position = {c: i for i, c in enumerate(X.columns)}
+            self._numeric_pos = [position[c] for c in self.numeric_columns_]
+            self._categorical_pos = [position[c] for c in categorical]
+        return self
+
+    def transform(self, X):
+        """Encode ``X`` as a float32 matrix.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input with the columns seen in fit.
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_samples, n_numeric + n_categories), float32
+
+        Raises
+        ------
+        ValueError
+            If a column holds NaN (or a numeric one infinity).
+        """
+        check_is_fitted(self, "mean_")
+        if not self.categorical_columns_:
+            if is_dataframe(X):
+                numeric = X.to_numpy(dtype=np.float64)
+            else:
+                numeric = np.asarray(X, dtype=np.float64)
+            self._check_finite(numeric, self.numeric_columns_)
+            return ((numeric - self.mean_) / self.scale_).astype(np.float32)
+        if len(X) <= _SMALL_FRAME:
+            values = X.to_numpy()
+            numeric = values[:, self._numeric_pos].astype(np.float64)
+            codes = [
+                [lookup.get(v, -1) for v in values[:, pos]]
+                for lookup, pos in zip(self._lookup, self._categorical_pos)
+            ]
+            missing = [pd_isna(values[:, pos]) for pos in self._categorical_pos]
+        else:
+            numeric = X.iloc[:, self._numeric_pos].to_numpy(dtype=np.float64)
+            columns = [X.iloc[:, pos] for pos in self._categorical_pos]
+            codes = [
+                _category_index(cats).get_indexer(col.to_numpy(dtype=object))
+                for cats, col in zip(self.categories_, columns)
+            ]
+            missing = [col.isna().to_numpy() for col in columns]
+        self._check_finite(numeric, self.numeric_columns_)
+        for col, mask in zip(self.categorical_columns_, missing):
+            if mask.any():
+                raise ValueError(
+                    f"Input X contains NaN in column {col!r} ({int(mask.sum())} "
+                    "row(s)). Impute or drop them first, for example with "
+                    "sklearn.impute.SimpleImputer."
+                )
+        n_numeric = numeric.shape[1]
+        widths = [len(c) for c in self.categories_]
+        out = np.zeros((len(numeric), n_numeric + sum(widths)), dtype=np.float32)
+        out[:, :n_numeric] = (numeric - self.mean_) / self.scale_
+        offset = n_numeric
+        rows = np.arange(len(numeric))
+        for code, width in zip(codes, widths):
+            code = np.asarray(code, dtype=np.int64)
+            known = code >= 0
+            out[rows[known], offset + code[known]] = 1.0
+            offset += width
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names: numeric names, then ``<column>_<category>``."""
+        check_is_fitted(self, "mean_")
+        names = [str(c) for c in self.numeric_columns_]
+        for col, cats in zip(self.categorical_columns_, self.categories_):
+            names.extend(f"{col}_{cat}" for cat in cats)
+        return np.asarray(names, dtype=object)
+
+    @staticmethod
+    def _check_finite(numeric, columns):
+        finite = np.isfinite(numeric)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite.all(axis=0))[0])
+            raise ValueError(
+                f"Input X contains NaN or infinity in column {columns[bad]!r} "
+                f"({int((~finite[:, bad]).sum())} row(s)). Impute or drop them "
+                "first, for example with sklearn.impute.SimpleImputer."
+            )
+
+
+def _category_index(categories):
+    import pandas as pd
+
+    return pd.Index(categories, dtype=object)
+
+
+def pd_isna(values) -> np.ndarray:
+    """Elementwise missing-value mask of an object array."""
+    import pandas as pd
+
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def make_auto_preprocessor(X):
+    """The ``preprocessor="auto"`` transformer: an unfitted :class:`TabularEncoder`."""
+    return TabularEncoder()
 
 
 def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
