@@ -235,7 +235,9 @@ class _BaseDistiller(BaseEstimator, ABC):
         if is_dataframe(X):
             if fitting:
                 X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
-            else:
+            elif X.columns.tolist() != getattr(self, "_columns_seen", None):
+                # Same columns as at fit is the common case and costs a list
+                # comparison; anything else gets scikit-learn's own checks.
                 validate_data(self, X, skip_check_array=True, reset=reset)
             if X.shape[0] == 0:
                 raise ValueError(
@@ -342,6 +344,7 @@ class _BaseDistiller(BaseEstimator, ABC):
             The fitted distiller.
         """
         X, y = self._validate_X(X, y, reset=True)
+        self._columns_seen = X.columns.tolist() if is_dataframe(X) else None
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         device = resolve_device(self.device)

