@@ -128,7 +128,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             numeric = values[:, self._numeric_pos].astype(np.float64)
             codes = [
                 [lookup.get(v, -1) for v in values[:, pos]]
-                for lookup, pos in zip(self._lookup, self._categorical_pos)
+                for lookup, pos in zip(self._lookup, self._categorical_pos, strict=True)
             ]
             missing = [pd_isna(values[:, pos]) for pos in self._categorical_pos]
         else:
@@ -136,11 +136,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             columns = [X.iloc[:, pos] for pos in self._categorical_pos]
             codes = [
                 _category_index(cats).get_indexer(col.to_numpy(dtype=object))
-                for cats, col in zip(self.categories_, columns)
+                for cats, col in zip(self.categories_, columns, strict=True)
             ]
             missing = [col.isna().to_numpy() for col in columns]
         self._check_finite(numeric, self.numeric_columns_)
-        for col, mask in zip(self.categorical_columns_, missing):
+        for col, mask in zip(self.categorical_columns_, missing, strict=True):
             if mask.any():
                 raise ValueError(
                     f"Input X contains NaN in column {col!r} ({int(mask.sum())} "
@@ -153,7 +153,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         out[:, :n_numeric] = (numeric - self.mean_) / self.scale_
         offset = n_numeric
         rows = np.arange(len(numeric))
-        for code, width in zip(codes, widths):
+        for code, width in zip(codes, widths, strict=True):
             code = np.asarray(code, dtype=np.int64)
             known = code >= 0
             out[rows[known], offset + code[known]] = 1.0
@@ -164,7 +164,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         """Output column names: numeric names, then ``<column>_<category>``."""
         check_is_fitted(self, "mean_")
         names = [str(c) for c in self.numeric_columns_]
-        for col, cats in zip(self.categorical_columns_, self.categories_):
+        for col, cats in zip(self.categorical_columns_, self.categories_, strict=True):
             names.extend(f"{col}_{cat}" for cat in cats)
         return np.asarray(names, dtype=object)
 

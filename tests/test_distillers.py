@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from skorch import NeuralNetRegressor
 from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -19,6 +18,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from skorch import NeuralNetRegressor
 from torch import nn
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
@@ -59,7 +59,7 @@ def test_distilled_regressor_follows_forest_better_than_scratch(
     regression_split, forest
 ):
     """Same MLP, seed and budget: distilled is closer to the forest on new rows."""
-    X_train, X_test, y_train, y_test = regression_split
+    X_train, X_test, y_train, _ = regression_split
     settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
     distilled = DistilledRegressor(forest, alpha=0.0, **settings).fit(X_train, y_train)
     scratch = DistilledRegressor(forest, alpha=1.0, beta=0.0, **settings).fit(
