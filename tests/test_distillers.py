@@ -328,7 +328,7 @@ def test_module_instance_student_is_copied(regression_split, forest):
     mine = Tiny(X_train.shape[1], 1)
     before = [p.detach().clone() for p in mine.parameters()]
     model = DistilledRegressor(forest, mine, **FAST).fit(X_train, y_train)
-    for p, q in zip(mine.parameters(), before):
+    for p, q in zip(mine.parameters(), before, strict=True):
         assert torch.equal(p, q)
     assert model.student_.module_ is not mine
 
