@@ -37,6 +37,11 @@ def as_teacher(obj) -> Teacher:
     """
     if isinstance(obj, Teacher):
         return obj
+    if isinstance(obj, type):
+        raise TypeError(
+            f"The 'teacher' parameter must be a model, not the class {obj.__name__}; "
+            f"pass an instance such as {obj.__name__}()."
+        )
     if isinstance(obj, nn.Module):
         return TorchTeacher(obj)
     if any(hasattr(obj, method) for method in _METHODS):
