@@ -199,6 +199,15 @@ class _BaseDistiller(BaseEstimator, ABC):
         tags.non_deterministic = False
         return tags
 
+    def __sklearn_is_fitted__(self):
+        # Fitted means trained: a fit that failed half-way leaves no model.
+        return hasattr(self, "_inference_module_")
+
+    def _forget_fit(self):
+        """Drop every fitted attribute, so a failed refit cannot mix two fits."""
+        for key in [k for k in vars(self) if k.endswith("_") and not k.endswith("__")]:
+            delattr(self, key)
+
     # ------------------------------------------------------------------
     # Task hooks
     # ------------------------------------------------------------------
@@ -235,7 +244,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         if is_dataframe(X):
             if fitting:
                 X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
-            elif X.columns.tolist() != getattr(self, "_columns_seen", None):
+            elif X.columns.tolist() != getattr(self, "_columns_seen_", None):
                 # Same columns as at fit is the common case and costs a list
                 # comparison; anything else gets scikit-learn's own checks.
                 validate_data(self, X, skip_check_array=True, reset=reset)
@@ -287,6 +296,8 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"The teacher {type(teacher).__name__} has none of "
                     f"{list(_PREDICT_METHODS)}; a teacher must be able to predict."
                 )
+            # A teacher for the wrong task fails here, not inside its own fit.
+            self._check_teacher(as_teacher(teacher))
             fitted = clone(teacher)
             if sample_weight is not None and _accepts(fitted.fit, "sample_weight"):
                 fitted.fit(X, y, sample_weight=sample_weight)
@@ -343,8 +354,9 @@ class _BaseDistiller(BaseEstimator, ABC):
         self : object
             The fitted distiller.
         """
+        self._forget_fit()
         X, y = self._validate_X(X, y, reset=True)
-        self._columns_seen = X.columns.tolist() if is_dataframe(X) else None
+        self._columns_seen_ = X.columns.tolist() if is_dataframe(X) else None
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         device = resolve_device(self.device)
@@ -352,12 +364,19 @@ class _BaseDistiller(BaseEstimator, ABC):
         terms = self._resolve_terms()
         seed = draw_seed(self.random_state)
 
+        active = [(name, term) for name, term in terms if term.weight > 0]
+        if self.alpha == 0 and not active:
+            raise ValueError(
+                "Nothing to learn from: alpha=0 and every distillation term has "
+                "weight 0. Give alpha, beta or a term a positive weight."
+            )
+        if self.student is None:
+            _check_hidden_layer_sizes(self.hidden_layer_sizes)
         self.teacher_ = self._resolve_teacher(X, y, sample_weight)
         adapter = as_teacher(self.teacher_)
-        active = [(name, term) for name, term in terms if term.weight > 0]
+        self._check_teacher(adapter)
         required = sorted({signal for _, term in active for signal in term.requires})
         if active:
-            self._check_teacher(adapter)
             missing = [s for s in required if s not in adapter.signals]
             if missing:
                 needy = [n for n, t in active if set(t.requires) & set(missing)]
@@ -389,11 +408,14 @@ class _BaseDistiller(BaseEstimator, ABC):
         parts = (["task"] if self.alpha > 0 else []) + [name for name, _ in active]
         with torch_seeded(seed, device):
             net = self._make_net(Xs.shape[1], objective, parts, device, seed)
-            net.fit(dataset, y_tensor.cpu())
+            net.initialize()
+            _check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
+            # partial_fit: train the net just initialised (fit would do it again).
+            net.partial_fit(dataset, y_tensor.cpu())
         net.module_.eval()
         # Inference runs on a float64 copy: float32 GEMM kernels block by batch
         # size, so a row's float32 output would change with the rows beside it.
-        self._inference_module = copy.deepcopy(net.module_).double().eval()
+        self._inference_module_ = copy.deepcopy(net.module_).double().eval()
         self.student_ = net
         self.history_ = net.history
         return self
@@ -498,7 +520,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         Xs = self._student_matrix(X)
-        module = self._inference_module
+        module = self._inference_module_
         outputs = []
         with torch.inference_mode():
             for rows in iter_chunks(Xs.shape[0]):
@@ -575,3 +597,33 @@ def _check_frame_finite(X) -> None:
                 f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
                 "with sklearn.impute.SimpleImputer."
             )
+
+
+def _check_hidden_layer_sizes(sizes) -> None:
+    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+        raise ValueError(
+            "The 'hidden_layer_sizes' parameter must hold positive integers, one "
+            f"width per hidden layer; got {tuple(sizes)!r}."
+        )
+
+
+def _check_student_widths(module: nn.Module, X: torch.Tensor, n_out: int) -> None:
+    """Run the student on two rows and check it maps n_features to n_out columns."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(X[:2])
+    except RuntimeError as err:
+        raise ValueError(
+            f"The student cannot take the {X.shape[1]} input columns the "
+            f"preprocessed X has: {err}"
+        ) from err
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != n_out:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            f"The student must output a (n_samples, {n_out}) tensor (one column per "
+            f"{'class' if n_out > 1 else 'output'}); it returned {shape} for 2 rows."
+        )

@@ -208,7 +208,7 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         if len(self.classes_) < 2:
             raise ValueError(
                 "DistilledClassifier needs samples of at least 2 classes in y; the "
-                f"data contains only one class: {self.classes_[0]!r}."
+                f"data contains only one class: {self.classes_.tolist()[0]!r}."
             )
         return encoded.astype(np.int64)
 

@@ -201,13 +201,13 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
             y, ensure_2d=False, dtype=np.float64, input_name="y", estimator=self
         )
         check_consistent_length(X, y)
-        self._y_was_1d = y.ndim == 1
+        self._y_was_1d_ = y.ndim == 1
         y = y.reshape(len(y), -1)
         self.n_outputs_ = y.shape[1]
-        self._target_mean = y.mean(axis=0)
+        self._target_mean_ = y.mean(axis=0)
         scale = y.std(axis=0)
-        self._target_scale = np.where(scale > 0, scale, 1.0)
-        return ((y - self._target_mean) / self._target_scale).astype(np.float32)
+        self._target_scale_ = np.where(scale > 0, scale, 1.0)
+        return ((y - self._target_mean_) / self._target_scale_).astype(np.float32)
 
     def _check_teacher(self, teacher):
         if teacher.is_classifier:
@@ -228,14 +228,14 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
                 "every target (a multiclass or probability output cannot teach "
                 "DistilledRegressor)."
             )
-        return {PREDICTION: (pred - self._target_mean) / self._target_scale}
+        return {PREDICTION: (pred - self._target_mean_) / self._target_scale_}
 
     def _main_term(self):
         beta = 1.0 - self.alpha if self.beta is None else self.beta
         return get_term(self.loss)(weight=beta)
 
     def _objective_constants(self):
-        return {"target_scale": np.asarray(self._target_scale, dtype=np.float32)}
+        return {"target_scale": np.asarray(self._target_scale_, dtype=np.float32)}
 
     def predict(self, X):
         """Predict with the student network.
@@ -250,5 +250,5 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions in the units of ``y``, float64.
         """
-        out = self._student_outputs(X) * self._target_scale + self._target_mean
-        return out.ravel() if self._y_was_1d else out
+        out = self._student_outputs(X) * self._target_scale_ + self._target_mean_
+        return out.ravel() if self._y_was_1d_ else out

@@ -79,7 +79,13 @@ def resolve_device(device) -> torch.device:
                 f"device={device!r} was requested but only "
                 f"{torch.cuda.device_count()} CUDA device(s) are visible."
             )
-    elif resolved.type not in ("cpu", "mps"):
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but MPS is not available on this "
+                "machine; use device='cpu' or device='auto'."
+            )
+    elif resolved.type != "cpu":
         raise ValueError(
             f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or "
             f"'mps'; got {device!r}."

@@ -33,13 +33,7 @@ class SklearnTeacher(Teacher):
 
     def __init__(self, estimator):
         self.estimator = estimator
-        self.is_classifier = (
-            True
-            if is_classifier(estimator)
-            else False
-            if is_regressor(estimator)
-            else None
-        )
+        self.is_classifier = _task_of(estimator)
         signals = set()
         if hasattr(estimator, "predict"):
             signals.add(PREDICTION)
@@ -89,3 +83,18 @@ def _is_skorch_net(obj) -> bool:
     except ImportError:  # pragma: no cover - skorch is a dependency
         return False
     return isinstance(obj, NeuralNet)
+
+
+def _task_of(estimator) -> bool | None:
+    """True for a classifier, False for a regressor, None when unknown.
+
+    Duck-typed models without scikit-learn tags are unknown, not an error.
+    """
+    try:
+        if is_classifier(estimator):
+            return True
+        if is_regressor(estimator):
+            return False
+    except AttributeError:
+        pass
+    return None

@@ -49,7 +49,8 @@ class TorchTeacher(Teacher):
                     "with non-numeric columns. Encode them first, or wrap the module "
                     "in a callable that does."
                 ) from None
-        batch = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self._device())
+        # A copy: pandas 3 hands out read-only arrays, which torch warns about.
+        batch = torch.tensor(np.asarray(X, dtype=np.float32), device=self._device())
         was_training = self.module.training
         self.module.eval()
         try:
