@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -423,6 +423,8 @@ class _BaseDistiller(BaseEstimator, ABC):
     def _make_net(self, n_in, objective, parts, device, seed) -> DistillationNet:
         n_out = self._n_student_outputs
         callbacks = []
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
         for part in parts:
             callbacks.append(
                 (f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True))

@@ -101,7 +101,8 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         Seeds weight initialisation, shuffling and the validation split. Torch's
         global RNG is left untouched.
     verbose : int, default=0
-        1 prints a table of the total and per-term losses after each epoch.
+        1 prints a table of the total and per-term losses after each epoch; 2
+        also shows a progress bar over the batches of each epoch.
 
     Attributes
     ----------
