@@ -44,7 +44,7 @@ from sklearn_kd._utils import (
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import MLP, DistillationNet, TensorBatches, TensorDataset
 from sklearn_kd.students._modules import ACTIVATIONS
-from sklearn_kd.teachers import Teacher, as_teacher
+from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
 
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
 _IN_NAMES = ("in_features", "input_dim", "d_in", "n_inputs", "n_features")
@@ -103,16 +103,18 @@ class _BaseDistiller(BaseEstimator, ABC):
     # scikit-learn plumbing: a fitted teacher is data, not a sub-estimator
     # ------------------------------------------------------------------
     def _teacher_is_frozen(self) -> bool:
-        """A teacher that is used as it is (fitted, a module, a callable)."""
-        return not _is_unfitted_estimator(self.teacher)
+        """A teacher used as it is (fitted, a module, a callable, a list of those)."""
+        return not any(
+            _is_unfitted_estimator(m) for m in _teacher_members(self.teacher)
+        )
 
     def __sklearn_clone__(self):
         # Like FrozenEstimator: a fitted teacher survives clone as the same
         # object, so GridSearchCV and cross_val_score never refit or copy it.
         params = self.get_params(deep=False)
         new_params = {
-            name: value
-            if name == "teacher" and self._teacher_is_frozen()
+            name: _clone_teacher(value)
+            if name == "teacher"
             else clone(value, safe=False)
             for name, value in params.items()
         }
@@ -289,7 +291,16 @@ class _BaseDistiller(BaseEstimator, ABC):
         return pairs
 
     def _resolve_teacher(self, X, y, sample_weight):
-        teacher = self.teacher
+        """``teacher_``: the teacher, with every unfitted estimator in it fitted."""
+        if isinstance(self.teacher, (list, tuple)):
+            members, weights = split_ensemble(self.teacher)
+            fitted = [self._resolve_member(m, X, y, sample_weight) for m in members]
+            return (
+                fitted if weights is None else list(zip(fitted, weights, strict=True))
+            )
+        return self._resolve_member(self.teacher, X, y, sample_weight)
+
+    def _resolve_member(self, teacher, X, y, sample_weight):
         if _is_unfitted_estimator(teacher):
             if not any(hasattr(teacher, m) for m in _PREDICT_METHODS):
                 raise TypeError(
@@ -529,6 +540,21 @@ class _BaseDistiller(BaseEstimator, ABC):
                 batch = torch.from_numpy(Xs[rows]).to(self.device_, torch.float64)
                 outputs.append(module(batch).cpu().numpy())
         return np.concatenate(outputs, axis=0) if outputs else np.empty((0, 0))
+
+
+def _teacher_members(teacher) -> list:
+    """The models in ``teacher``: itself, or each member of a teacher list
+    (whose items may be ``(teacher, weight)`` pairs)."""
+    if isinstance(teacher, (list, tuple)):
+        return [m[0] if isinstance(m, tuple) else m for m in teacher]
+    return [teacher]
+
+
+def _clone_teacher(teacher):
+    """Clone what the distiller will fit; keep fitted teachers as they are."""
+    if isinstance(teacher, (list, tuple)):
+        return type(teacher)(_clone_teacher(m) for m in teacher)
+    return clone(teacher) if _is_unfitted_estimator(teacher) else teacher
 
 
 def _as_term_pairs(terms, *, strict=False) -> list:

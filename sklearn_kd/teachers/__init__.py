@@ -10,10 +10,41 @@ from torch import nn
 
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
 from sklearn_kd.teachers._callable import CallableTeacher
+from sklearn_kd.teachers._ensemble import EnsembleTeacher
 from sklearn_kd.teachers._sklearn import SklearnTeacher
 from sklearn_kd.teachers._torch import TorchTeacher
 
 _METHODS = ("predict", "predict_proba", "decision_function")
+
+
+def split_ensemble(teachers):
+    """Members and weights of a teacher list: ``[t1, t2]`` or ``[(t1, w1), ...]``.
+
+    Returns
+    -------
+    members : list
+    weights : list of float or None
+        None when no member carries a weight.
+
+    Raises
+    ------
+    ValueError
+        If the list is empty, or only some members carry a weight.
+    """
+    if len(teachers) == 0:
+        raise ValueError("The 'teacher' list is empty; give at least one teacher.")
+    paired = [
+        isinstance(t, tuple) and len(t) == 2 and isinstance(t[1], (int, float))
+        for t in teachers
+    ]
+    if not any(paired):
+        return list(teachers), None
+    if not all(paired):
+        raise ValueError(
+            "A teacher list holds either teachers or (teacher, weight) pairs, not a "
+            "mix of both."
+        )
+    return [t for t, _ in teachers], [float(w) for _, w in teachers]
 
 
 def as_teacher(obj) -> Teacher:
@@ -22,7 +53,8 @@ def as_teacher(obj) -> Teacher:
     Parameters
     ----------
     obj : object
-        A :class:`Teacher`; a ``torch.nn.Module``; a fitted model with
+        A :class:`Teacher`; a list of teachers or of ``(teacher, weight)``
+        pairs (an :class:`EnsembleTeacher`); a ``torch.nn.Module``; a fitted model with
         ``predict``, ``predict_proba`` or ``decision_function`` (scikit-learn
         estimator, Pipeline, ``FrozenEstimator``, skorch net); or a callable.
 
@@ -37,6 +69,9 @@ def as_teacher(obj) -> Teacher:
     """
     if isinstance(obj, Teacher):
         return obj
+    if isinstance(obj, (list, tuple)):
+        members, weights = split_ensemble(obj)
+        return EnsembleTeacher([as_teacher(m) for m in members], weights)
     if isinstance(obj, type):
         raise TypeError(
             f"The 'teacher' parameter must be a model, not the class {obj.__name__}; "
@@ -59,8 +94,10 @@ __all__ = [
     "LOGITS",
     "PREDICTION",
     "CallableTeacher",
+    "EnsembleTeacher",
     "SklearnTeacher",
     "Teacher",
     "TorchTeacher",
     "as_teacher",
+    "split_ensemble",
 ]
