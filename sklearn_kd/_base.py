@@ -35,6 +35,7 @@ from sklearn_kd._preprocessing import (
     to_float32_matrix,
 )
 from sklearn_kd._utils import (
+    CHUNK_SIZE,
     draw_seed,
     is_dataframe,
     iter_chunks,
@@ -243,6 +244,10 @@ class _BaseDistiller(BaseEstimator, ABC):
         checks.
         """
         fitting = y is not None or reset
+        if not fitting and _is_ready_array(X, self):
+            # The common case at predict: a float matrix of the right width.
+            # Anything unusual goes through scikit-learn's full validation.
+            return X, None
         if is_dataframe(X):
             if fitting:
                 X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
@@ -530,16 +535,23 @@ class _BaseDistiller(BaseEstimator, ABC):
         Bypasses skorch's ``predict`` (DataLoader, collate, callbacks) so that a
         single row costs little more than the network's forward pass.
         """
-        check_is_fitted(self)
+        if not hasattr(self, "_inference_module_"):
+            check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         Xs = self._student_matrix(X)
-        module = self._inference_module_
-        outputs = []
+        module, device = self._inference_module_, self.device_
         with torch.inference_mode():
-            for rows in iter_chunks(Xs.shape[0]):
-                batch = torch.from_numpy(Xs[rows]).to(self.device_, torch.float64)
-                outputs.append(module(batch).cpu().numpy())
-        return np.concatenate(outputs, axis=0) if outputs else np.empty((0, 0))
+            if Xs.shape[0] <= CHUNK_SIZE:
+                return (
+                    module(torch.from_numpy(Xs).to(device, torch.float64)).cpu().numpy()
+                )
+            outputs = [
+                module(torch.from_numpy(Xs[rows]).to(device, torch.float64))
+                .cpu()
+                .numpy()
+                for rows in iter_chunks(Xs.shape[0])
+            ]
+        return np.concatenate(outputs, axis=0)
 
 
 def _teacher_members(teacher) -> list:
@@ -606,6 +618,20 @@ def _size_params(module, n_in: int, n_out: int, given: dict) -> dict:
                     params[f"module__{name}"] = value
                 break
     return params
+
+
+def _is_ready_array(X, estimator) -> bool:
+    """A finite 2-D float ndarray of the fitted width, for an estimator fitted
+    without feature names: what predict would accept unchanged."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float64, np.float32)
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and bool(np.isfinite(X).all())
+    )
 
 
 def _check_frame_finite(X) -> None:
