@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import copy
 import inspect
+import time
+import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 from typing import ClassVar
 
+import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
@@ -21,6 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
+    check_memory,
     validate_data,
 )
 from skorch import NeuralNet
@@ -90,6 +94,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "preprocessor": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
+        "memory": [None, str, HasMethods(["cache"])],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -260,7 +265,9 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
                     f"of 1 is required by {type(self).__name__}."
                 )
-            if reset or not isinstance(self.preprocessor_, TabularEncoder):
+            if reset or not isinstance(
+                getattr(self, "preprocessor_", None), TabularEncoder
+            ):
                 # At predict, the auto encoder runs this check on its own arrays
                 # far faster than pandas can, column by column.
                 _check_frame_finite(X)
@@ -349,11 +356,12 @@ class _BaseDistiller(BaseEstimator, ABC):
         )
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, X_unlabeled=None):
         """Distil the teacher into a fresh student on ``(X, y)``.
 
-        The teacher is queried once, in chunks, on ``X`` as given (a DataFrame
-        stays a DataFrame); the student sees the preprocessed matrix.
+        The teacher is queried once, in chunks, on the transfer set: ``X`` as
+        given (a DataFrame stays a DataFrame), then ``X_unlabeled``. The student
+        sees the preprocessed matrix.
 
         Parameters
         ----------
@@ -363,7 +371,16 @@ class _BaseDistiller(BaseEstimator, ABC):
             True targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-row weights of every loss term (and of the teacher's fit, when
-            an unfitted teacher supports them).
+            an unfitted teacher supports them). Transfer rows weigh 1.
+        X_unlabeled : {array-like, DataFrame} of shape (n_unlabeled, n_features), \
+                default=None
+            Rows without labels, in the same form as ``X``: the teacher labels
+            them and they enter the distillation terms only, never the task
+            loss. Inside a Pipeline, route them with metadata routing
+            (``sklearn.set_config(enable_metadata_routing=True)`` and
+            ``distiller.set_fit_request(X_unlabeled=True)``); keep their row
+            count different from ``X``'s inside cross-validation, which slices
+            any fit parameter as long as ``X``.
 
         Returns
         -------
@@ -375,6 +392,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         self._columns_seen_ = X.columns.tolist() if is_dataframe(X) else None
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        extra = self._unlabeled_rows(X, X_unlabeled)
         device = resolve_device(self.device)
         y_train = self._encode_targets(X, y)
         terms = self._resolve_terms()
@@ -400,11 +418,15 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"The teacher {adapter.name} cannot give {missing}, needed by the "
                     f"terms {needy}; it gives {sorted(adapter.signals)}."
                 )
-        signals = adapter.query(X, required) if required else {}
+        X_all = X if extra is None else _concat_rows(X, extra)
+        n_extra = len(X_all) - len(X)
+        start = time.perf_counter()
+        signals = self._query_teacher(adapter, X_all, required) if required else {}
+        self.teacher_query_seconds_ = time.perf_counter() - start
         signals = self._teacher_targets(adapter, signals)
 
         self.preprocessor_ = self._fit_preprocessor(X, y)
-        Xs = self._student_matrix(X)
+        Xs = self._student_matrix(X_all)
         self.device_ = device
         tensors = {"X": torch.from_numpy(Xs)}
         tensors.update(
@@ -412,7 +434,16 @@ class _BaseDistiller(BaseEstimator, ABC):
         )
         if sample_weight is not None:
             tensors["sample_weight"] = torch.as_tensor(
-                sample_weight, dtype=torch.float32
+                np.concatenate([sample_weight, np.ones(n_extra)]), dtype=torch.float32
+            )
+        if n_extra:
+            # Transfer rows get a placeholder target that the mask keeps out of
+            # the task loss.
+            tensors["labeled"] = torch.cat(
+                [torch.ones(len(X)), torch.zeros(n_extra)]
+            ).to(torch.float32)
+            y_train = np.concatenate(
+                [y_train, np.zeros((n_extra, *y_train.shape[1:]), y_train.dtype)]
             )
         tensors = {k: v.to(device) for k, v in tensors.items()}
         y_tensor = torch.as_tensor(y_train).to(device)
@@ -435,6 +466,46 @@ class _BaseDistiller(BaseEstimator, ABC):
         self.student_ = net
         self.history_ = net.history
         return self
+
+    def _unlabeled_rows(self, X, X_unlabeled):
+        """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
+        if X_unlabeled is None:
+            return None
+        if is_dataframe(X) and not is_dataframe(X_unlabeled):
+            raise ValueError(
+                "X_unlabeled must be a DataFrame with X's columns, since X is one; "
+                f"got {type(X_unlabeled).__name__}."
+            )
+        if is_dataframe(X_unlabeled) and not is_dataframe(X):
+            X_unlabeled = X_unlabeled.to_numpy()
+        X_unlabeled, _ = self._validate_X(X_unlabeled, reset=False)
+        if is_dataframe(X) and X_unlabeled.columns.tolist() != X.columns.tolist():
+            raise ValueError(
+                "X_unlabeled must have X's columns in X's order; got "
+                f"{X_unlabeled.columns.tolist()} for {X.columns.tolist()}."
+            )
+        return X_unlabeled
+
+    def _query_teacher(self, adapter, X, signals):
+        """The teacher's signals on ``X``, from ``memory`` when it has them."""
+        memory = check_memory(self.memory)
+        if memory.location is None:
+            return adapter.query(X, signals)
+        try:
+            key = joblib.hash((self.teacher_, X, tuple(signals)))
+        except Exception:  # any teacher joblib cannot pickle
+            key = None
+        if key is None or _is_plain_callable(self.teacher_):
+            warnings.warn(
+                f"memory is ignored for the teacher {adapter.name}: a plain callable "
+                "cannot be fingerprinted, so its outputs could come back stale. "
+                "Cache needs an estimator, Pipeline, torch module or skorch net.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return adapter.query(X, signals)
+        cached = memory.cache(_cached_query, ignore=["adapter", "X"])
+        return cached(key, tuple(signals), adapter, X)
 
     def _make_net(self, n_in, objective, parts, device, seed) -> DistillationNet:
         n_out = self._n_student_outputs
@@ -552,6 +623,26 @@ class _BaseDistiller(BaseEstimator, ABC):
                 for rows in iter_chunks(Xs.shape[0])
             ]
         return np.concatenate(outputs, axis=0)
+
+
+def _cached_query(key, signals, adapter, X):
+    """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
+    return adapter.query(X, list(signals))
+
+
+def _is_plain_callable(teacher) -> bool:
+    return any(
+        callable(m) and not isinstance(m, nn.Module) and not hasattr(m, "fit")
+        for m in _teacher_members(teacher)
+    )
+
+
+def _concat_rows(X, extra):
+    if is_dataframe(X):
+        import pandas as pd
+
+        return pd.concat([X, extra], ignore_index=True)
+    return np.concatenate([X, np.asarray(extra, dtype=X.dtype)], axis=0)
 
 
 def _teacher_members(teacher) -> list:

@@ -94,6 +94,14 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         The student's view of ``X``. ``'auto'`` standardises numeric columns
         and one-hot encodes non-numeric DataFrame columns; None uses ``X`` as
         it is (numeric only); a transformer is cloned and fitted on ``X``.
+    memory : str, joblib.Memory or None, default=None
+        Where to cache the teacher's outputs, like ``Pipeline(memory=...)``: a
+        directory or a ``joblib.Memory``. Fits with the same teacher (as
+        pickled: a refitted teacher is a different one), the same transfer
+        rows and the same signals reuse them: every candidate of a grid over
+        ``alpha`` and ``T`` queries the teacher once per fold, also across
+        processes. Plain callables are not cached (they cannot be
+        fingerprinted). None disables caching.
     device : str or torch.device, default='cpu'
         Where the student trains: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
         ``'auto'`` (CUDA when available).
@@ -118,6 +126,9 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         The fitted preprocessor.
     device_ : torch.device
         The device the student lives on.
+    teacher_query_seconds_ : float
+        Wall time spent getting the teacher's outputs in this fit (reading
+        them from ``memory`` included).
     classes_ : ndarray of shape (n_classes,)
         Class labels, sorted.
     n_features_in_ : int
@@ -171,6 +182,7 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         validation_fraction=0.1,
         patience=10,
         preprocessor="auto",
+        memory=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -193,6 +205,7 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.preprocessor = preprocessor
+        self.memory = memory
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

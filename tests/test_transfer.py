@@ -1,0 +1,162 @@
+"""Transfer data: unlabeled rows and the teacher-output cache (memory)."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_kd import DistilledClassifier, DistilledRegressor
+from sklearn_kd.losses import Objective
+
+FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
+
+
+class QueryLoggingForest(RandomForestClassifier):
+    """Appends a line to ``$SKLEARN_KD_QUERY_LOG`` per predict_proba call.
+
+    A file, so that queries made in joblib worker processes are counted too.
+    """
+
+    def predict_proba(self, X):
+        with open(os.environ["SKLEARN_KD_QUERY_LOG"], "a") as log:
+            log.write(f"{len(X)}\n")
+        return super().predict_proba(X)
+
+
+@pytest.fixture
+def query_log(tmp_path, monkeypatch):
+    path = tmp_path / "queries.log"
+    path.touch()
+    monkeypatch.setenv("SKLEARN_KD_QUERY_LOG", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    return X, y
+
+
+def test_grid_search_queries_teacher_once_per_fold_with_memory(
+    data, query_log, tmp_path
+):
+    """3 alpha x 3 T x 3 folds: with memory, one query per fold plus the refit."""
+    X, y = data
+    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    grid = {"alpha": [0.0, 0.5, 0.9], "T": [1.0, 2.0, 4.0]}
+    memory = str(tmp_path / "cache")
+    GridSearchCV(DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=3).fit(
+        X, y
+    )
+    sizes = query_log.read_text().split()
+    assert sizes == ["400", "400", "400", "600"]
+    query_log.write_text("")
+    GridSearchCV(DistilledClassifier(teacher, **FAST), grid, cv=3).fit(X, y)
+    assert len(query_log.read_text().split()) == 28
+
+
+def test_memory_with_parallel_search_matches_serial(data, query_log, tmp_path):
+    """With n_jobs=2 the cache is shared on disk and results equal the serial run."""
+    X, y = data
+    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    grid = {"alpha": [0.0, 0.5], "T": [1.0, 4.0]}
+    memory = str(tmp_path / "cache")
+    serial = GridSearchCV(
+        DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=2
+    ).fit(X, y)
+    parallel = GridSearchCV(
+        DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=2, n_jobs=2
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"]
+    )
+    # The serial search queried once per fold and once to refit; the parallel
+    # one reads the cache (two workers starting on a cold entry at the same
+    # moment may both compute it, so allow one per fold, never one per
+    # candidate: that would be 8 more).
+    assert len(query_log.read_text().split()) <= 3 + 2
+
+
+def test_memory_misses_on_refitted_teacher_or_new_rows(data, query_log, tmp_path):
+    """A refitted teacher or other rows are never served stale outputs."""
+    X, y = data
+    memory = str(tmp_path / "cache")
+    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    first = DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X, y)
+    DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X, y)
+    assert len(query_log.read_text().split()) == 1  # hit
+    teacher.set_params(random_state=1).fit(X, y[::-1])  # same object, refitted
+    again = DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X, y)
+    assert len(query_log.read_text().split()) == 2  # miss
+    assert not np.allclose(first.predict_proba(X), again.predict_proba(X))
+    DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X[1:], y[1:])
+    assert len(query_log.read_text().split()) == 3  # miss on new rows
+
+
+def test_memory_warns_for_plain_callable(data, tmp_path):
+    """A lambda cannot be fingerprinted: it is queried each time, with a warning."""
+    X, y = data
+    with pytest.warns(UserWarning, match="memory is ignored"):
+        DistilledRegressor(lambda X: X[:, 0], memory=str(tmp_path / "c"), **FAST).fit(
+            X, y.astype(float)
+        )
+
+
+def test_unlabeled_rows_reach_teacher_but_not_task_loss(data, monkeypatch):
+    """X_unlabeled is labelled by the teacher; the task loss sees labeled rows only."""
+    X, y = data
+    seen = []
+    task_rows = []
+    original = Objective.forward
+
+    def spy(self, y_pred, y_true, batch, student):
+        if "labeled" in batch:
+            task_rows.append(int(batch["labeled"].sum()))
+        return original(self, y_pred, y_true, batch, student)
+
+    monkeypatch.setattr(Objective, "forward", spy)
+
+    def teacher(X):
+        seen.append(len(X))
+        return X[:, 0]
+
+    model = DistilledRegressor(teacher, batch_size=1000, max_epochs=1, random_state=0)
+    model.fit(X[:200], y[:200].astype(float), X_unlabeled=X[200:])
+    assert seen == [600]
+    assert task_rows == [200]
+
+
+def test_unlabeled_rows_change_nothing_when_only_the_task_counts(data):
+    """With alpha=1, beta=0 unlabeled rows have no effect at all (masked out)."""
+    X, y = data
+    y = y.astype(float)
+    kwargs = {"alpha": 1.0, "beta": 0.0, "batch_size": 1000, "max_epochs": 5}
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    plain = DistilledRegressor(forest, **kwargs, random_state=0).fit(X[:200], y[:200])
+    with_extra = DistilledRegressor(forest, **kwargs, random_state=0).fit(
+        X[:200], y[:200], X_unlabeled=np.zeros((1, 5))
+    )
+    # One extra row changes the batch composition only through the mask: the
+    # full-batch gradient of the task loss is the same.
+    np.testing.assert_allclose(
+        plain.predict(X[300:]), with_extra.predict(X[300:]), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_unlabeled_dataframe_must_match_columns(data):
+    """X_unlabeled comes in X's form: a DataFrame with the same columns."""
+    X, y = data
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    model = DistilledRegressor(lambda X: X["a"].to_numpy(), **FAST)
+    with pytest.raises(ValueError, match="X_unlabeled must be a DataFrame"):
+        model.fit(frame, y.astype(float), X_unlabeled=X)
+    with pytest.raises(ValueError, match="feature names"):
+        model.fit(frame, y.astype(float), X_unlabeled=frame.rename(columns={"a": "z"}))
+    model.fit(frame.iloc[:300], y[:300].astype(float), X_unlabeled=frame.iloc[300:])
+    assert torch.isfinite(torch.as_tensor(model.predict(frame))).all()
