@@ -378,7 +378,9 @@ class _BaseDistiller(BaseEstimator, ABC):
             them and they enter the distillation terms only, never the task
             loss. Inside a Pipeline, route them with metadata routing
             (``sklearn.set_config(enable_metadata_routing=True)`` and
-            ``distiller.set_fit_request(X_unlabeled=True)``); keep their row
+            ``distiller.set_fit_request(X_unlabeled=True)``). Routed rows are
+            passed as they are, not through the Pipeline's earlier steps, so
+            give them in the form the distiller receives ``X``. Keep their row
             count different from ``X``'s inside cross-validation, which slices
             any fit parameter as long as ``X``.
 

@@ -131,9 +131,7 @@ def _numeric_column(name, values: np.ndarray, dtype) -> _Column:
         bad = ~np.isfinite(values)
         if bad.any():
             raise _nan_error(name, int(bad.sum()))
-    return _Column(
-        name, values, dtype, numeric=True, integer=values.dtype.kind in "iu"
-    )
+    return _Column(name, values, dtype, numeric=True, integer=values.dtype.kind in "iu")
 
 
 def _to_dtype(values: np.ndarray, column: _Column) -> np.ndarray:

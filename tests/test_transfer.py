@@ -160,3 +160,28 @@ def test_unlabeled_dataframe_must_match_columns(data):
         model.fit(frame, y.astype(float), X_unlabeled=frame.rename(columns={"a": "z"}))
     model.fit(frame.iloc[:300], y[:300].astype(float), X_unlabeled=frame.iloc[300:])
     assert torch.isfinite(torch.as_tensor(model.predict(frame))).all()
+
+
+def test_unlabeled_rows_routed_through_a_pipeline(data):
+    """With metadata routing, Pipeline.fit passes X_unlabeled to the distiller."""
+    from sklearn import config_context
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data
+    seen = []
+
+    def teacher(X):
+        seen.append(len(X))
+        return X[:, 0]
+
+    with config_context(enable_metadata_routing=True):
+        distiller = DistilledRegressor(teacher, **FAST).set_fit_request(
+            X_unlabeled=True, sample_weight=False
+        )
+        # Routed metadata is passed as is: earlier steps do not transform it,
+        # so X_unlabeled must already be in the form the distiller gets X.
+        scaler = StandardScaler().fit(X[:200])
+        pipe = make_pipeline(StandardScaler(), distiller)
+        pipe.fit(X[:200], y[:200].astype(float), X_unlabeled=scaler.transform(X[200:]))
+    assert seen == [600]
