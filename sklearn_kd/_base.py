@@ -19,7 +19,6 @@ import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -28,10 +27,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
-from skorch.dataset import ValidSplit
 from torch import nn
 
+from sklearn_kd._data import check_frame_finite, concat_rows, is_ready_array
 from sklearn_kd._preprocessing import (
     TabularEncoder,
     categorical_columns,
@@ -47,31 +45,23 @@ from sklearn_kd._utils import (
     torch_seeded,
 )
 from sklearn_kd.losses import DistillationTerm, Objective
-from sklearn_kd.students import MLP, DistillationNet, TensorBatches, TensorDataset
+from sklearn_kd.students import TensorDataset
+from sklearn_kd.students._build import (
+    check_hidden_layer_sizes,
+    check_student_widths,
+    make_student_net,
+)
 from sklearn_kd.students._modules import ACTIVATIONS
 from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
+from sklearn_kd.teachers._resolve import (
+    cached_query,
+    clone_teacher,
+    is_plain_callable,
+    is_unfitted_estimator,
+    teacher_members,
+)
 
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
-_IN_NAMES = ("in_features", "input_dim", "d_in", "n_inputs", "n_features")
-_OUT_NAMES = ("out_features", "output_dim", "d_out", "n_outputs", "n_classes")
-# Parameters of a skorch template that the distiller owns.
-_TEMPLATE_OWNED = ("criterion", "iterator_train", "iterator_valid", "dataset")
-_TEMPLATE_DROPPED = ("classes", "predict_nonlinearity", "device", "verbose")
-
-
-def _is_unfitted_estimator(obj) -> bool:
-    """Whether ``obj`` is an estimator the distiller must clone and fit itself."""
-    if isinstance(obj, (Teacher, nn.Module, type)) or not hasattr(obj, "fit"):
-        return False
-    if not hasattr(obj, "get_params"):
-        return False
-    try:
-        check_is_fitted(obj)
-    except NotFittedError:
-        return True
-    except TypeError:
-        return False
-    return False
 
 
 class _BaseDistiller(BaseEstimator, ABC):
@@ -110,16 +100,14 @@ class _BaseDistiller(BaseEstimator, ABC):
     # ------------------------------------------------------------------
     def _teacher_is_frozen(self) -> bool:
         """A teacher used as it is (fitted, a module, a callable, a list of those)."""
-        return not any(
-            _is_unfitted_estimator(m) for m in _teacher_members(self.teacher)
-        )
+        return not any(is_unfitted_estimator(m) for m in teacher_members(self.teacher))
 
     def __sklearn_clone__(self):
         # Like FrozenEstimator: a fitted teacher survives clone as the same
         # object, so GridSearchCV and cross_val_score never refit or copy it.
         params = self.get_params(deep=False)
         new_params = {
-            name: _clone_teacher(value)
+            name: clone_teacher(value)
             if name == "teacher"
             else clone(value, safe=False)
             for name, value in params.items()
@@ -249,7 +237,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         checks.
         """
         fitting = y is not None or reset
-        if not fitting and _is_ready_array(X, self):
+        if not fitting and is_ready_array(X, self):
             # The common case at predict: a float matrix of the right width.
             # Anything unusual goes through scikit-learn's full validation.
             return X, None
@@ -270,7 +258,7 @@ class _BaseDistiller(BaseEstimator, ABC):
             ):
                 # At predict, the auto encoder runs this check on its own arrays
                 # far faster than pandas can, column by column.
-                _check_frame_finite(X)
+                check_frame_finite(X)
             return X, y
         kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
         if fitting:
@@ -313,7 +301,7 @@ class _BaseDistiller(BaseEstimator, ABC):
         return self._resolve_member(self.teacher, X, y, sample_weight)
 
     def _resolve_member(self, teacher, X, y, sample_weight):
-        if _is_unfitted_estimator(teacher):
+        if is_unfitted_estimator(teacher):
             if not any(hasattr(teacher, m) for m in _PREDICT_METHODS):
                 raise TypeError(
                     f"The teacher {type(teacher).__name__} has none of "
@@ -407,7 +395,7 @@ class _BaseDistiller(BaseEstimator, ABC):
                 "weight 0. Give alpha, beta or a term a positive weight."
             )
         if self.student is None:
-            _check_hidden_layer_sizes(self.hidden_layer_sizes)
+            check_hidden_layer_sizes(self.hidden_layer_sizes)
         self.teacher_ = self._resolve_teacher(X, y, sample_weight)
         adapter = as_teacher(self.teacher_)
         self._check_teacher(adapter)
@@ -420,7 +408,7 @@ class _BaseDistiller(BaseEstimator, ABC):
                     f"The teacher {adapter.name} cannot give {missing}, needed by the "
                     f"terms {needy}; it gives {sorted(adapter.signals)}."
                 )
-        X_all = X if extra is None else _concat_rows(X, extra)
+        X_all = X if extra is None else concat_rows(X, extra)
         n_extra = len(X_all) - len(X)
         start = time.perf_counter()
         signals = self._query_teacher(adapter, X_all, required) if required else {}
@@ -456,9 +444,18 @@ class _BaseDistiller(BaseEstimator, ABC):
         )
         parts = (["task"] if self.alpha > 0 else []) + [name for name, _ in active]
         with torch_seeded(seed, device):
-            net = self._make_net(Xs.shape[1], objective, parts, device, seed)
+            net = make_student_net(
+                self,
+                n_in=Xs.shape[1],
+                n_out=self._n_student_outputs,
+                objective=objective,
+                parts=parts,
+                device=device,
+                seed=seed,
+                stratified=self._task == "classification",
+            )
             net.initialize()
-            _check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
+            check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
             # partial_fit: train the net just initialised (fit would do it again).
             net.partial_fit(dataset, y_tensor.cpu())
         net.module_.eval()
@@ -497,7 +494,7 @@ class _BaseDistiller(BaseEstimator, ABC):
             key = joblib.hash((self.teacher_, X, tuple(signals)))
         except Exception:  # any teacher joblib cannot pickle
             key = None
-        if key is None or _is_plain_callable(self.teacher_):
+        if key is None or is_plain_callable(self.teacher_):
             warnings.warn(
                 f"memory is ignored for the teacher {adapter.name}: a plain callable "
                 "cannot be fingerprinted, so its outputs could come back stale. "
@@ -506,98 +503,8 @@ class _BaseDistiller(BaseEstimator, ABC):
                 stacklevel=3,
             )
             return adapter.query(X, signals)
-        cached = memory.cache(_cached_query, ignore=["adapter", "X"])
+        cached = memory.cache(cached_query, ignore=["adapter", "X"])
         return cached(key, tuple(signals), adapter, X)
-
-    def _make_net(self, n_in, objective, parts, device, seed) -> DistillationNet:
-        n_out = self._n_student_outputs
-        callbacks = []
-        if self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        for part in parts:
-            callbacks.append(
-                (f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True))
-            )
-        student = self.student
-        if isinstance(student, NeuralNet):
-            params = {
-                k: v
-                for k, v in student.get_params(deep=False).items()
-                if not k.startswith(tuple(f"{p}__" for p in _TEMPLATE_OWNED))
-                and k not in _TEMPLATE_OWNED + _TEMPLATE_DROPPED
-            }
-            module = params.pop("module")
-            params.update(_size_params(module, n_in, n_out, params))
-            user_callbacks = params.pop("callbacks", None) or []
-            if user_callbacks == "disable":
-                user_callbacks = []
-            has_valid = bool(params.get("train_split"))
-            params["callbacks"] = (
-                list(user_callbacks)
-                + callbacks
-                + (_valid_scorings(parts) if has_valid else [])
-            )
-            return DistillationNet(
-                module,
-                criterion=objective,
-                iterator_train=TensorBatches,
-                iterator_train__shuffle=True,
-                iterator_valid=TensorBatches,
-                device=device,
-                verbose=self.verbose,
-                **params,
-            )
-        if student is None:
-            module = MLP
-            module_params = {
-                "module__in_features": n_in,
-                "module__out_features": n_out,
-                "module__hidden_layer_sizes": tuple(self.hidden_layer_sizes),
-                "module__activation": self.activation,
-                "module__dropout": self.dropout,
-            }
-        elif isinstance(student, nn.Module):
-            module, module_params = copy.deepcopy(student), {}
-        elif isinstance(student, type) and issubclass(student, nn.Module):
-            module, module_params = student, _size_params(student, n_in, n_out, {})
-        else:
-            raise TypeError(
-                "The 'student' parameter must be None, a torch.nn.Module subclass or "
-                f"instance, or an unfitted skorch NeuralNet; got {student!r}."
-            )
-        train_split = None
-        if self.early_stopping:
-            train_split = ValidSplit(
-                self.validation_fraction,
-                stratified=self._task == "classification",
-                random_state=seed,
-            )
-            callbacks += _valid_scorings(parts)
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss", patience=self.patience, load_best=True
-                    ),
-                )
-            )
-        return DistillationNet(
-            module,
-            criterion=objective,
-            optimizer=torch.optim.Adam,
-            lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=TensorBatches,
-            iterator_train__shuffle=True,
-            iterator_valid=TensorBatches,
-            train_split=train_split,
-            callbacks=callbacks,
-            device=device,
-            verbose=self.verbose,
-            **module_params,
-        )
 
     # ------------------------------------------------------------------
     # inference
@@ -627,41 +534,6 @@ class _BaseDistiller(BaseEstimator, ABC):
         return np.concatenate(outputs, axis=0)
 
 
-def _cached_query(key, signals, adapter, X):
-    """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
-    return adapter.query(X, list(signals))
-
-
-def _is_plain_callable(teacher) -> bool:
-    return any(
-        callable(m) and not isinstance(m, nn.Module) and not hasattr(m, "fit")
-        for m in _teacher_members(teacher)
-    )
-
-
-def _concat_rows(X, extra):
-    if is_dataframe(X):
-        import pandas as pd
-
-        return pd.concat([X, extra], ignore_index=True)
-    return np.concatenate([X, np.asarray(extra, dtype=X.dtype)], axis=0)
-
-
-def _teacher_members(teacher) -> list:
-    """The models in ``teacher``: itself, or each member of a teacher list
-    (whose items may be ``(teacher, weight)`` pairs)."""
-    if isinstance(teacher, (list, tuple)):
-        return [m[0] if isinstance(m, tuple) else m for m in teacher]
-    return [teacher]
-
-
-def _clone_teacher(teacher):
-    """Clone what the distiller will fit; keep fitted teachers as they are."""
-    if isinstance(teacher, (list, tuple)):
-        return type(teacher)(_clone_teacher(m) for m in teacher)
-    return clone(teacher) if _is_unfitted_estimator(teacher) else teacher
-
-
 def _as_term_pairs(terms, *, strict=False) -> list:
     """``terms`` as a list of ``(name, term)``; validated when ``strict``."""
     if terms is None or (not strict and not isinstance(terms, (list, tuple))):
@@ -684,93 +556,8 @@ def _as_term_pairs(terms, *, strict=False) -> list:
     return pairs
 
 
-def _valid_scorings(parts) -> list:
-    return [(f"valid_{p}", PassthroughScoring(f"valid_{p}")) for p in parts]
-
-
 def _accepts(func, name: str) -> bool:
     try:
         return name in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _size_params(module, n_in: int, n_out: int, given: dict) -> dict:
-    """``module__<name>`` for the input/output widths a module class accepts."""
-    if not isinstance(module, type):
-        return {}
-    try:
-        names = inspect.signature(module).parameters
-    except (TypeError, ValueError):
-        return {}
-    params = {}
-    for candidates, value in ((_IN_NAMES, n_in), (_OUT_NAMES, n_out)):
-        for name in candidates:
-            if name in names:
-                if f"module__{name}" not in given:
-                    params[f"module__{name}"] = value
-                break
-    return params
-
-
-def _is_ready_array(X, estimator) -> bool:
-    """A finite 2-D float ndarray of the fitted width, for an estimator fitted
-    without feature names: what predict would accept unchanged."""
-    return (
-        type(X) is np.ndarray
-        and X.ndim == 2
-        and X.dtype in (np.float64, np.float32)
-        and X.shape[0] > 0
-        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
-        and not hasattr(estimator, "feature_names_in_")
-        and bool(np.isfinite(X).all())
-    )
-
-
-def _check_frame_finite(X) -> None:
-    import pandas as pd
-
-    for col in X.columns:
-        values = X[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
-            values
-        ):
-            bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
-        else:
-            bad = values.isna().to_numpy()
-        if bad.any():
-            raise ValueError(
-                f"Input X contains NaN or infinity in column {col!r} "
-                f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
-                "with sklearn.impute.SimpleImputer."
-            )
-
-
-def _check_hidden_layer_sizes(sizes) -> None:
-    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
-        raise ValueError(
-            "The 'hidden_layer_sizes' parameter must hold positive integers, one "
-            f"width per hidden layer; got {tuple(sizes)!r}."
-        )
-
-
-def _check_student_widths(module: nn.Module, X: torch.Tensor, n_out: int) -> None:
-    """Run the student on two rows and check it maps n_features to n_out columns."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(X[:2])
-    except RuntimeError as err:
-        raise ValueError(
-            f"The student cannot take the {X.shape[1]} input columns the "
-            f"preprocessed X has: {err}"
-        ) from err
-    finally:
-        module.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != n_out:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
-        raise ValueError(
-            f"The student must output a (n_samples, {n_out}) tensor (one column per "
-            f"{'class' if n_out > 1 else 'output'}); it returned {shape} for 2 rows."
-        )

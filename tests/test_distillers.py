@@ -145,8 +145,14 @@ def test_fitted_teacher_is_not_refitted_by_grid_search(
     teacher = FitCountingForest(n_estimators=20, random_state=0).fit(X_train, y_train)
     assert log.read_text().count("fit") == 1
     grid = {"alpha": [0.0, 0.5], "T": [1.0, 8.0]}
+    # error_score="raise": a teacher fit in a worker that cannot reach the log
+    # must fail this test, not become a NaN score.
     search = GridSearchCV(
-        DistilledClassifier(teacher, **{**FAST, "max_epochs": 5}), grid, cv=2, n_jobs=2
+        DistilledClassifier(teacher, **{**FAST, "max_epochs": 5}),
+        grid,
+        cv=2,
+        n_jobs=2,
+        error_score="raise",
     ).fit(X_train, y_train)
     assert search.best_params_["alpha"] in grid["alpha"]
     assert search.best_params_["T"] in grid["T"]

@@ -1,7 +1,5 @@
 """Transfer data: unlabeled rows and the teacher-output cache (memory)."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,22 +14,28 @@ FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
 
 
 class QueryLoggingForest(RandomForestClassifier):
-    """Appends a line to ``$SKLEARN_KD_QUERY_LOG`` per predict_proba call.
+    """Appends a line to the file ``self.log`` per predict_proba call.
 
-    A file, so that queries made in joblib worker processes are counted too.
+    A file named by an instance attribute, so that queries made in joblib
+    worker processes (which get a pickled copy) are counted too.
     """
 
     def predict_proba(self, X):
-        with open(os.environ["SKLEARN_KD_QUERY_LOG"], "a") as log:
+        with open(self.log, "a") as log:
             log.write(f"{len(X)}\n")
         return super().predict_proba(X)
 
 
+def logging_forest(log, X, y):
+    forest = QueryLoggingForest(n_estimators=10, random_state=0)
+    forest.log = str(log)
+    return forest.fit(X, y)
+
+
 @pytest.fixture
-def query_log(tmp_path, monkeypatch):
+def query_log(tmp_path):
     path = tmp_path / "queries.log"
     path.touch()
-    monkeypatch.setenv("SKLEARN_KD_QUERY_LOG", str(path))
     return path
 
 
@@ -48,7 +52,7 @@ def test_grid_search_queries_teacher_once_per_fold_with_memory(
 ):
     """3 alpha x 3 T x 3 folds: with memory, one query per fold plus the refit."""
     X, y = data
-    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    teacher = logging_forest(query_log, X, y)
     grid = {"alpha": [0.0, 0.5, 0.9], "T": [1.0, 2.0, 4.0]}
     memory = str(tmp_path / "cache")
     GridSearchCV(DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=3).fit(
@@ -64,14 +68,21 @@ def test_grid_search_queries_teacher_once_per_fold_with_memory(
 def test_memory_with_parallel_search_matches_serial(data, query_log, tmp_path):
     """With n_jobs=2 the cache is shared on disk and results equal the serial run."""
     X, y = data
-    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    teacher = logging_forest(query_log, X, y)
     grid = {"alpha": [0.0, 0.5], "T": [1.0, 4.0]}
     memory = str(tmp_path / "cache")
     serial = GridSearchCV(
-        DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=2
+        DistilledClassifier(teacher, memory=memory, **FAST),
+        grid,
+        cv=2,
+        error_score="raise",
     ).fit(X, y)
     parallel = GridSearchCV(
-        DistilledClassifier(teacher, memory=memory, **FAST), grid, cv=2, n_jobs=2
+        DistilledClassifier(teacher, memory=memory, **FAST),
+        grid,
+        cv=2,
+        n_jobs=2,
+        error_score="raise",
     ).fit(X, y)
     np.testing.assert_allclose(
         serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"]
@@ -87,7 +98,7 @@ def test_memory_misses_on_refitted_teacher_or_new_rows(data, query_log, tmp_path
     """A refitted teacher or other rows are never served stale outputs."""
     X, y = data
     memory = str(tmp_path / "cache")
-    teacher = QueryLoggingForest(n_estimators=10, random_state=0).fit(X, y)
+    teacher = logging_forest(query_log, X, y)
     first = DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X, y)
     DistilledClassifier(teacher, memory=memory, alpha=0.0, **FAST).fit(X, y)
     assert len(query_log.read_text().split()) == 1  # hit

@@ -1,0 +1,48 @@
+"""Row-level helpers for the distillers' input: checks and concatenation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sklearn_kd._utils import is_dataframe
+
+
+def concat_rows(X, extra):
+    if is_dataframe(X):
+        import pandas as pd
+
+        return pd.concat([X, extra], ignore_index=True)
+    return np.concatenate([X, np.asarray(extra, dtype=X.dtype)], axis=0)
+
+
+def is_ready_array(X, estimator) -> bool:
+    """A finite 2-D float ndarray of the fitted width, for an estimator fitted
+    without feature names: what predict would accept unchanged."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float64, np.float32)
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and bool(np.isfinite(X).all())
+    )
+
+
+def check_frame_finite(X) -> None:
+    import pandas as pd
+
+    for col in X.columns:
+        values = X[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values
+        ):
+            bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        else:
+            bad = values.isna().to_numpy()
+        if bad.any():
+            raise ValueError(
+                f"Input X contains NaN or infinity in column {col!r} "
+                f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
+                "with sklearn.impute.SimpleImputer."
+            )

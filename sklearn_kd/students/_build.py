@@ -1,0 +1,185 @@
+"""Build the skorch net that trains a student, from a distiller's settings."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from numbers import Integral
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from sklearn_kd.students._modules import MLP
+from sklearn_kd.students._net import DistillationNet, TensorBatches
+
+_IN_NAMES = ("in_features", "input_dim", "d_in", "n_inputs", "n_features")
+_OUT_NAMES = ("out_features", "output_dim", "d_out", "n_outputs", "n_classes")
+# Parameters of a skorch template that the distiller owns.
+_TEMPLATE_OWNED = ("criterion", "iterator_train", "iterator_valid", "dataset")
+_TEMPLATE_DROPPED = ("classes", "predict_nonlinearity", "device", "verbose")
+
+
+def make_student_net(
+    est, *, n_in, n_out, objective, parts, device, seed, stratified
+) -> DistillationNet:
+    """The unfitted :class:`DistillationNet` for distiller ``est``.
+
+    Parameters
+    ----------
+    est : DistilledRegressor or DistilledClassifier
+        Read for ``student`` and the flat training parameters.
+    n_in, n_out : int
+        Input width (preprocessed columns) and output width.
+    objective : Objective
+        The criterion.
+    parts : list of str
+        Names of the objective's parts, each logged per epoch.
+    device : torch.device
+        Where to train.
+    seed : int
+        Seeds the validation split.
+    stratified : bool
+        Stratify the validation split (classifiers).
+    """
+    callbacks = []
+    if est.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    for part in parts:
+        callbacks.append(
+            (f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True))
+        )
+    student = est.student
+    if isinstance(student, NeuralNet):
+        params = {
+            k: v
+            for k, v in student.get_params(deep=False).items()
+            if not k.startswith(tuple(f"{p}__" for p in _TEMPLATE_OWNED))
+            and k not in _TEMPLATE_OWNED + _TEMPLATE_DROPPED
+        }
+        module = params.pop("module")
+        params.update(_size_params(module, n_in, n_out, params))
+        user_callbacks = params.pop("callbacks", None) or []
+        if user_callbacks == "disable":
+            user_callbacks = []
+        has_valid = bool(params.get("train_split"))
+        params["callbacks"] = (
+            list(user_callbacks)
+            + callbacks
+            + (_valid_scorings(parts) if has_valid else [])
+        )
+        return DistillationNet(
+            module,
+            criterion=objective,
+            iterator_train=TensorBatches,
+            iterator_train__shuffle=True,
+            iterator_valid=TensorBatches,
+            device=device,
+            verbose=est.verbose,
+            **params,
+        )
+    if student is None:
+        module = MLP
+        module_params = {
+            "module__in_features": n_in,
+            "module__out_features": n_out,
+            "module__hidden_layer_sizes": tuple(est.hidden_layer_sizes),
+            "module__activation": est.activation,
+            "module__dropout": est.dropout,
+        }
+    elif isinstance(student, nn.Module):
+        module, module_params = copy.deepcopy(student), {}
+    elif isinstance(student, type) and issubclass(student, nn.Module):
+        module, module_params = student, _size_params(student, n_in, n_out, {})
+    else:
+        raise TypeError(
+            "The 'student' parameter must be None, a torch.nn.Module subclass or "
+            f"instance, or an unfitted skorch NeuralNet; got {student!r}."
+        )
+    train_split = None
+    if est.early_stopping:
+        train_split = ValidSplit(
+            est.validation_fraction,
+            stratified=stratified,
+            random_state=seed,
+        )
+        callbacks += _valid_scorings(parts)
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss", patience=est.patience, load_best=True
+                ),
+            )
+        )
+    return DistillationNet(
+        module,
+        criterion=objective,
+        optimizer=torch.optim.Adam,
+        lr=est.lr,
+        optimizer__weight_decay=est.weight_decay,
+        max_epochs=est.max_epochs,
+        batch_size=est.batch_size,
+        iterator_train=TensorBatches,
+        iterator_train__shuffle=True,
+        iterator_valid=TensorBatches,
+        train_split=train_split,
+        callbacks=callbacks,
+        device=device,
+        verbose=est.verbose,
+        **module_params,
+    )
+
+
+def _valid_scorings(parts) -> list:
+    return [(f"valid_{p}", PassthroughScoring(f"valid_{p}")) for p in parts]
+
+
+def _size_params(module, n_in: int, n_out: int, given: dict) -> dict:
+    """``module__<name>`` for the input/output widths a module class accepts."""
+    if not isinstance(module, type):
+        return {}
+    try:
+        names = inspect.signature(module).parameters
+    except (TypeError, ValueError):
+        return {}
+    params = {}
+    for candidates, value in ((_IN_NAMES, n_in), (_OUT_NAMES, n_out)):
+        for name in candidates:
+            if name in names:
+                if f"module__{name}" not in given:
+                    params[f"module__{name}"] = value
+                break
+    return params
+
+
+def check_hidden_layer_sizes(sizes) -> None:
+    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+        raise ValueError(
+            "The 'hidden_layer_sizes' parameter must hold positive integers, one "
+            f"width per hidden layer; got {tuple(sizes)!r}."
+        )
+
+
+def check_student_widths(module: nn.Module, X: torch.Tensor, n_out: int) -> None:
+    """Run the student on two rows and check it maps n_features to n_out columns."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(X[:2])
+    except RuntimeError as err:
+        raise ValueError(
+            f"The student cannot take the {X.shape[1]} input columns the "
+            f"preprocessed X has: {err}"
+        ) from err
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != n_out:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            f"The student must output a (n_samples, {n_out}) tensor (one column per "
+            f"{'class' if n_out > 1 else 'output'}); it returned {shape} for 2 rows."
+        )
