@@ -19,6 +19,7 @@ import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -29,7 +30,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNet
 from torch import nn
 
-from sklearn_kd._data import check_frame_finite, concat_rows, is_ready_array
+from sklearn_kd._data import check_frame_finite, concat_rows, is_ready_array, take
 from sklearn_kd._preprocessing import (
     TabularEncoder,
     categorical_columns,
@@ -44,6 +45,7 @@ from sklearn_kd._utils import (
     resolve_device,
     torch_seeded,
 )
+from sklearn_kd.augmentation import make_transfer_set
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import TensorDataset
 from sklearn_kd.students._build import (
@@ -85,6 +87,13 @@ class _BaseDistiller(BaseEstimator, ABC):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "preprocessor": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
+        "teacher_cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "augment": [
+            None,
+            StrOptions({"munge", "noise"}),
+            HasMethods(["fit", "sample"]),
+        ],
+        "augment_size": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -383,10 +392,18 @@ class _BaseDistiller(BaseEstimator, ABC):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         extra = self._unlabeled_rows(X, X_unlabeled)
+        seed = draw_seed(self.random_state)
+        if self.augment is not None:
+            synthetic = make_transfer_set(
+                self.augment,
+                X,
+                max(1, round(self.augment_size * len(X))),
+                random_state=seed,
+            )
+            extra = synthetic if extra is None else concat_rows(extra, synthetic)
         device = resolve_device(self.device)
         y_train = self._encode_targets(X, y)
         terms = self._resolve_terms()
-        seed = draw_seed(self.random_state)
 
         active = [(name, term) for name, term in terms if term.weight > 0]
         if self.alpha == 0 and not active:
@@ -412,8 +429,13 @@ class _BaseDistiller(BaseEstimator, ABC):
         n_extra = len(X_all) - len(X)
         start = time.perf_counter()
         signals = self._query_teacher(adapter, X_all, required) if required else {}
-        self.teacher_query_seconds_ = time.perf_counter() - start
         signals = self._teacher_targets(adapter, signals)
+        if self.teacher_cv is not None and required:
+            # Out-of-fold outputs replace the in-sample ones on the labeled rows.
+            oof = self._out_of_fold_targets(X, y, required, sample_weight)
+            for key, values in oof.items():
+                signals[key][: len(X)] = values
+        self.teacher_query_seconds_ = time.perf_counter() - start
 
         self.preprocessor_ = self._fit_preprocessor(X, y)
         Xs = self._student_matrix(X_all)
@@ -465,6 +487,37 @@ class _BaseDistiller(BaseEstimator, ABC):
         self.student_ = net
         self.history_ = net.history
         return self
+
+    def _out_of_fold_targets(self, X, y, signals, sample_weight):
+        """Teacher targets for the labeled rows from clones fitted on other folds.
+
+        A forest or a boosted ensemble nearly memorises its training rows, so
+        its in-sample outputs there carry little beyond ``y``; a clone that did
+        not see a row gives that row an honest label.
+        """
+        if not is_unfitted_estimator(self.teacher):
+            raise ValueError(
+                "teacher_cv needs an unfitted teacher: the distiller must fit clones "
+                "of it on folds of X. A fitted teacher (or a module, a callable, a "
+                "list) cannot be refitted; pass teacher_cv=None."
+            )
+        splitter = check_cv(
+            self.teacher_cv, y, classifier=self._task == "classification"
+        )
+        out = None
+        for train, test in splitter.split(X, y):
+            weight = None if sample_weight is None else sample_weight[train]
+            fold_teacher = self._resolve_member(
+                self.teacher, take(X, train), take(y, train), weight
+            )
+            fold_adapter = as_teacher(fold_teacher)
+            raw = fold_adapter.query(take(X, test), signals)
+            targets = self._teacher_targets(fold_adapter, raw)
+            if out is None:
+                out = {k: np.empty((len(X), v.shape[1])) for k, v in targets.items()}
+            for key, values in targets.items():
+                out[key][test] = values
+        return out
 
     def _unlabeled_rows(self, X, X_unlabeled):
         """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""

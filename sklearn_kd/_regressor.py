@@ -93,6 +93,22 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
         ``alpha`` and ``T`` queries the teacher once per fold, also across
         processes. Plain callables are not cached (they cannot be
         fingerprinted). None disables caching.
+    teacher_cv : int, cross-validation generator or None, default=None
+        Out-of-fold teacher outputs for the training rows. None: the teacher
+        labels the rows it was trained on, where a forest or boosted ensemble
+        mostly repeats ``y``. An int or a splitter (as ``cv`` in
+        ``cross_val_predict``): clones of an unfitted teacher are fitted on the
+        other folds to label each fold, and the teacher fitted on all rows
+        labels only the transfer rows. Needs an unfitted teacher.
+    augment : {'munge', 'noise'}, generator or None, default=None
+        Grow the transfer set with synthetic rows that the teacher labels and
+        that enter the distillation terms only: ``'munge'`` is Bucilua et al.'s
+        MUNGE (:class:`~sklearn_kd.augmentation.MUNGE`), ``'noise'`` adds
+        per-feature Gaussian noise to resampled rows
+        (:class:`~sklearn_kd.augmentation.GaussianNoise`); an object with
+        ``fit(X)`` and ``sample(n)`` is cloned and used. None adds nothing.
+    augment_size : float, default=1.0
+        Synthetic rows per training row when ``augment`` is set.
     device : str or torch.device, default='cpu'
         Where the student trains: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
         ``'auto'`` (CUDA when available).
@@ -172,6 +188,9 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
         patience=10,
         preprocessor="auto",
         memory=None,
+        teacher_cv=None,
+        augment=None,
+        augment_size=1.0,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -194,6 +213,9 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
         self.patience = patience
         self.preprocessor = preprocessor
         self.memory = memory
+        self.teacher_cv = teacher_cv
+        self.augment = augment
+        self.augment_size = augment_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -59,13 +59,15 @@ class _Column:
         self.numeric = numeric
         self.integer = integer
 
-    def rebuild(self, values):
-        """Cast generated numeric values (or taken rows) back to the column dtype."""
-        if self.numeric and not isinstance(self.dtype, np.dtype):
-            import pandas as pd
+    def to_series(self, values):
+        """Generated values (or taken rows) as a Series of the column's dtype.
 
-            return pd.array(values, dtype=self.dtype)
-        return values
+        The dtype is explicit: pandas 3 would infer ``str`` for an object column
+        of strings, and a nullable dtype needs the cast from its numpy values.
+        """
+        import pandas as pd
+
+        return pd.Series(values, dtype=self.dtype, copy=False)
 
 
 def _nan_error(column, n_bad: int) -> ValueError:
@@ -227,7 +229,7 @@ class _TabularGenerator(BaseEstimator):
         import pandas as pd
 
         data = {
-            j: column.rebuild(values)
+            j: column.to_series(values)
             for j, (column, values) in enumerate(
                 zip(self._columns, outputs, strict=True)
             )
@@ -261,9 +263,10 @@ class MUNGE(_TabularGenerator):
     squared Euclidean distance between the standardised numeric columns plus one
     per mismatching categorical column (a one-hot encoding scaled by
     ``1/sqrt(2)``). It is computed once, in ``fit``, by
-    :class:`sklearn.neighbors.NearestNeighbors`; ties go to the lowest index
-    the search returns, and an exact duplicate of a row (distance 0) is a valid
-    neighbour, which leaves that row unchanged.
+    :class:`sklearn.neighbors.NearestNeighbors` (a k-d tree, or brute force
+    when the one-hot part is wider than 64 columns); the search breaks ties,
+    and an exact duplicate of a row (distance 0) is a valid neighbour, which
+    leaves that row's synthetic copies unchanged.
 
     Column kinds. In a DataFrame, columns that are not numeric, or are boolean,
     are categorical (``str``, ``object``, ``category``, ``bool``, datetimes);
@@ -381,11 +384,14 @@ class MUNGE(_TabularGenerator):
             self.mean_ = np.zeros(0)
             self.scale_ = np.ones(0)
         encoding = _append_one_hot(Z, [c for c in columns if not c.numeric])
-        search = NearestNeighbors(n_neighbors=2).fit(encoding)
-        nearest = search.kneighbors(encoding, return_distance=False)
-        rows = np.arange(n)
-        # With exact duplicates the row itself may come second; skip it.
-        self.neighbors_ = np.where(nearest[:, 0] != rows, nearest[:, 0], nearest[:, 1])
+        # A k-d tree for dense encodings: tabular data rarely fills its
+        # dimensions, and the one-hot columns take two values each, so the tree
+        # beats brute force (O(n^2)) far beyond the 15 columns of "auto".
+        algorithm = "brute" if hasattr(encoding, "tocsr") else "kd_tree"
+        search = NearestNeighbors(n_neighbors=1, algorithm=algorithm).fit(encoding)
+        # X=None: each row's neighbour among the *other* rows (itself excluded,
+        # an exact duplicate allowed).
+        self.neighbors_ = search.kneighbors(return_distance=False)[:, 0]
         return self
 
     def sample(self, n_samples=1):

@@ -196,3 +196,71 @@ def test_unlabeled_rows_routed_through_a_pipeline(data):
         pipe = make_pipeline(StandardScaler(), distiller)
         pipe.fit(X[:200], y[:200].astype(float), X_unlabeled=scaler.transform(X[200:]))
     assert seen == [600]
+
+
+@pytest.mark.parametrize("augment", ["munge", "noise"])
+def test_augmented_rows_are_labelled_by_teacher_only(data, augment, monkeypatch):
+    """Synthetic rows reach the teacher (augment_size x n rows), not the task loss."""
+    X, y = data
+    seen, task_rows = [], []
+    original = Objective.forward
+
+    def spy(self, y_pred, y_true, batch, student):
+        task_rows.append(int(batch["labeled"].sum()))
+        return original(self, y_pred, y_true, batch, student)
+
+    monkeypatch.setattr(Objective, "forward", spy)
+
+    def teacher(X):
+        seen.append(len(X))
+        return X[:, 0]
+
+    DistilledRegressor(
+        teacher, augment=augment, augment_size=2.0, batch_size=2000, max_epochs=1
+    ).fit(X[:300], y[:300].astype(float))
+    assert seen == [900]
+    assert task_rows == [300]
+
+
+def test_augmentation_is_reproducible(data):
+    """The same random_state draws the same synthetic rows: identical students."""
+    X, y = data
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    preds = [
+        DistilledRegressor(forest, augment="munge", **FAST)
+        .fit(X, y.astype(float))
+        .predict(X)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*preds)
+
+
+def test_out_of_fold_teacher_outputs(data):
+    """teacher_cv labels each training row with a clone that never saw it."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    X, y = data
+    y = y.astype(float)
+    captured = {}
+    original = Objective.forward
+
+    def spy(self, y_pred, y_true, batch, student):
+        captured.setdefault("prediction", batch["prediction"].clone())
+        return original(self, y_pred, y_true, batch, student)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Objective, "forward", spy)
+        model = DistilledRegressor(
+            LinearRegression(), teacher_cv=KFold(3), batch_size=len(X), max_epochs=1
+        ).fit(X, y)
+    expected = cross_val_predict(LinearRegression(), X, y, cv=KFold(3))
+    expected = (expected - y.mean()) / y.std()
+    # The batch is shuffled: compare the values, not their order.
+    got = np.sort(captured["prediction"].numpy().ravel())
+    np.testing.assert_allclose(got, np.sort(expected), atol=1e-5)
+    in_sample = LinearRegression().fit(X, y).predict(X)
+    assert not np.allclose(got, np.sort((in_sample - y.mean()) / y.std()), atol=1e-3)
+    assert model.teacher_.coef_.shape == (5,)
+    with pytest.raises(ValueError, match="teacher_cv needs an unfitted teacher"):
+        DistilledRegressor(model.teacher_, teacher_cv=3, **FAST).fit(X, y)
