@@ -23,25 +23,20 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     check_memory,
-    validate_data,
 )
 from skorch import NeuralNet
 from torch import nn
 
-from sklearn_kd._data import check_frame_finite, concat_rows, is_ready_array, take
+from sklearn_kd._data import concat_rows, take
+from sklearn_kd._inference import _StudentInference
 from sklearn_kd._preprocessing import (
-    TabularEncoder,
     categorical_columns,
     make_auto_preprocessor,
-    to_float32_matrix,
 )
 from sklearn_kd._utils import (
-    CHUNK_SIZE,
     draw_seed,
     is_dataframe,
-    iter_chunks,
     resolve_device,
     torch_seeded,
 )
@@ -66,7 +61,7 @@ from sklearn_kd.teachers._resolve import (
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
 
 
-class _BaseDistiller(BaseEstimator, ABC):
+class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
     """Shared machinery of the regressor and the classifier distillers."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -204,9 +199,23 @@ class _BaseDistiller(BaseEstimator, ABC):
         tags.non_deterministic = False
         return tags
 
-    def __sklearn_is_fitted__(self):
-        # Fitted means trained: a fit that failed half-way leaves no model.
-        return hasattr(self, "_inference_module_")
+    def to_deployable(self, device="cpu"):
+        """The trained student alone: preprocessing and network, no teacher.
+
+        Parameters
+        ----------
+        device : str or torch.device, default='cpu'
+            Where the deployed network runs.
+
+        Returns
+        -------
+        DeployedRegressor or DeployedClassifier
+            A scikit-learn estimator that predicts exactly what this distiller
+            predicts and pickles without the teacher or the training state.
+        """
+        from sklearn_kd.export import deploy
+
+        return deploy(self, device=device)
 
     def _forget_fit(self):
         """Drop every fitted attribute, so a failed refit cannot mix two fits."""
@@ -238,47 +247,6 @@ class _BaseDistiller(BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # fit
     # ------------------------------------------------------------------
-    def _validate_X(self, X, y=None, *, reset: bool):
-        """Validate ``X`` (and ``y`` at fit) without hiding it from the teacher.
-
-        Arrays become finite float arrays; DataFrames stay DataFrames (the
-        teacher may need their column names and categories) after the same
-        checks.
-        """
-        fitting = y is not None or reset
-        if not fitting and is_ready_array(X, self):
-            # The common case at predict: a float matrix of the right width.
-            # Anything unusual goes through scikit-learn's full validation.
-            return X, None
-        if is_dataframe(X):
-            if fitting:
-                X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
-            elif X.columns.tolist() != getattr(self, "_columns_seen_", None):
-                # Same columns as at fit is the common case and costs a list
-                # comparison; anything else gets scikit-learn's own checks.
-                validate_data(self, X, skip_check_array=True, reset=reset)
-            if X.shape[0] == 0:
-                raise ValueError(
-                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
-                    f"of 1 is required by {type(self).__name__}."
-                )
-            if reset or not isinstance(
-                getattr(self, "preprocessor_", None), TabularEncoder
-            ):
-                # At predict, the auto encoder runs this check on its own arrays
-                # far faster than pandas can, column by column.
-                check_frame_finite(X)
-            return X, y
-        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
-        if fitting:
-            return validate_data(
-                self, X, y, reset=reset, **self._y_check_params(), **kwargs
-            )
-        return validate_data(self, X, reset=reset, **kwargs), None
-
-    def _y_check_params(self) -> dict:
-        return {}
-
     def _resolve_terms(self) -> list[tuple[str, DistillationTerm]]:
         main = self._main_term()
         main_name = self.loss
@@ -345,12 +313,6 @@ class _BaseDistiller(BaseEstimator, ABC):
             else clone(self.preprocessor)
         )
         return prep.fit(X, y)
-
-    def _student_matrix(self, X) -> np.ndarray:
-        Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
-        return to_float32_matrix(
-            Xt, source="input" if self.preprocessor_ is None else "preprocessor"
-        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, X_unlabeled=None):
@@ -558,33 +520,6 @@ class _BaseDistiller(BaseEstimator, ABC):
             return adapter.query(X, signals)
         cached = memory.cache(cached_query, ignore=["adapter", "X"])
         return cached(key, tuple(signals), adapter, X)
-
-    # ------------------------------------------------------------------
-    # inference
-    # ------------------------------------------------------------------
-    def _student_outputs(self, X) -> np.ndarray:
-        """The student's raw outputs on ``X``, float64, computed in chunks.
-
-        Bypasses skorch's ``predict`` (DataLoader, collate, callbacks) so that a
-        single row costs little more than the network's forward pass.
-        """
-        if not hasattr(self, "_inference_module_"):
-            check_is_fitted(self)
-        X, _ = self._validate_X(X, reset=False)
-        Xs = self._student_matrix(X)
-        module, device = self._inference_module_, self.device_
-        with torch.inference_mode():
-            if Xs.shape[0] <= CHUNK_SIZE:
-                return (
-                    module(torch.from_numpy(Xs).to(device, torch.float64)).cpu().numpy()
-                )
-            outputs = [
-                module(torch.from_numpy(Xs[rows]).to(device, torch.float64))
-                .cpu()
-                .numpy()
-                for rows in iter_chunks(Xs.shape[0])
-            ]
-        return np.concatenate(outputs, axis=0)
 
 
 def _as_term_pairs(terms, *, strict=False) -> list:

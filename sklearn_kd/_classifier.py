@@ -6,18 +6,18 @@ from numbers import Real
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from sklearn_kd._base import _BaseDistiller
+from sklearn_kd._inference import _ClassificationOutputs
 from sklearn_kd.losses import LogitMatching, SoftTargets
 from sklearn_kd.teachers import LOGITS
 
 
-class DistilledClassifier(ClassifierMixin, _BaseDistiller):
+class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistiller):
     """A small neural network trained to behave like a classification teacher.
 
     The student minimises
@@ -268,34 +268,3 @@ class DistilledClassifier(ClassifierMixin, _BaseDistiller):
         if self.loss == "soft":
             return SoftTargets(weight=beta, T=self.T)
         return LogitMatching(weight=beta)
-
-    def predict_proba(self, X):
-        """Class probabilities of the student (softmax of its logits at T=1).
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input, in the same form as at fit.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        return softmax(self._student_outputs(X), axis=1)
-
-    def predict(self, X):
-        """Predict class labels with the student network.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input, in the same form as at fit.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        logits = self._student_outputs(X)
-        return self.classes_[np.argmax(logits, axis=1)]

@@ -10,11 +10,12 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from sklearn_kd._base import _BaseDistiller
+from sklearn_kd._inference import _RegressionOutputs
 from sklearn_kd.losses import get_term
 from sklearn_kd.teachers import PREDICTION
 
 
-class DistilledRegressor(RegressorMixin, _BaseDistiller):
+class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
     """A small neural network trained to behave like a regression teacher.
 
     The student minimises
@@ -272,19 +273,3 @@ class DistilledRegressor(RegressorMixin, _BaseDistiller):
 
     def _objective_constants(self):
         return {"target_scale": np.asarray(self._target_scale_, dtype=np.float32)}
-
-    def predict(self, X):
-        """Predict with the student network.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input, in the same form as at fit.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions in the units of ``y``, float64.
-        """
-        out = self._student_outputs(X) * self._target_scale_ + self._target_mean_
-        return out.ravel() if self._y_was_1d_ else out

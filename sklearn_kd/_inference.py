@@ -1,0 +1,152 @@
+"""Prediction with a trained student: the lean path shared by the distillers
+and the deployable students of :mod:`sklearn_kd.export`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sklearn_kd._data import check_frame_finite, is_ready_array
+from sklearn_kd._preprocessing import TabularEncoder, to_float32_matrix
+from sklearn_kd._utils import CHUNK_SIZE, is_dataframe, iter_chunks
+
+
+class _StudentInference:
+    """Validate, encode and run the float64 inference copy of the student.
+
+    Needs ``preprocessor_``, ``_inference_module_``, ``device_``,
+    ``n_features_in_`` (and ``feature_names_in_``/``_columns_seen_`` after a
+    DataFrame fit).
+    """
+
+    def __sklearn_is_fitted__(self):
+        # Fitted means trained: a fit that failed half-way leaves no model.
+        return hasattr(self, "_inference_module_")
+
+    def _validate_X(self, X, y=None, *, reset: bool):
+        """Validate ``X`` (and ``y`` at fit) without hiding it from the teacher.
+
+        Arrays become finite float arrays; DataFrames stay DataFrames (the
+        teacher may need their column names and categories) after the same
+        checks.
+        """
+        fitting = y is not None or reset
+        if not fitting and is_ready_array(X, self):
+            # The common case at predict: a float matrix of the right width.
+            # Anything unusual goes through scikit-learn's full validation.
+            return X, None
+        if is_dataframe(X):
+            if fitting:
+                X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
+            elif X.columns.tolist() != getattr(self, "_columns_seen_", None):
+                # Same columns as at fit is the common case and costs a list
+                # comparison; anything else gets scikit-learn's own checks.
+                validate_data(self, X, skip_check_array=True, reset=reset)
+            if X.shape[0] == 0:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                    f"of 1 is required by {type(self).__name__}."
+                )
+            if reset or not isinstance(
+                getattr(self, "preprocessor_", None), TabularEncoder
+            ):
+                # At predict, the auto encoder runs this check on its own arrays
+                # far faster than pandas can, column by column.
+                check_frame_finite(X)
+            return X, y
+        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
+        if fitting:
+            return validate_data(
+                self, X, y, reset=reset, **self._y_check_params(), **kwargs
+            )
+        return validate_data(self, X, reset=reset, **kwargs), None
+
+    def _y_check_params(self) -> dict:
+        return {}
+
+    def _student_matrix(self, X) -> np.ndarray:
+        Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
+        return to_float32_matrix(
+            Xt, source="input" if self.preprocessor_ is None else "preprocessor"
+        )
+
+    def _student_outputs(self, X) -> np.ndarray:
+        """The student's raw outputs on ``X``, float64, computed in chunks.
+
+        Bypasses skorch's ``predict`` (DataLoader, collate, callbacks) so that a
+        single row costs little more than the network's forward pass.
+        """
+        if not hasattr(self, "_inference_module_"):
+            check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        Xs = self._student_matrix(X)
+        module, device = self._inference_module_, self.device_
+        with torch.inference_mode():
+            if Xs.shape[0] <= CHUNK_SIZE:
+                return (
+                    module(torch.from_numpy(Xs).to(device, torch.float64)).cpu().numpy()
+                )
+            outputs = [
+                module(torch.from_numpy(Xs[rows]).to(device, torch.float64))
+                .cpu()
+                .numpy()
+                for rows in iter_chunks(Xs.shape[0])
+            ]
+        return np.concatenate(outputs, axis=0)
+
+
+class _RegressionOutputs:
+    """``predict`` in the units of ``y``, from standardised student outputs."""
+
+    def predict(self, X):
+        """Predict with the student network.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions in the units of ``y``, float64.
+        """
+        out = self._student_outputs(X) * self._target_scale_ + self._target_mean_
+        return out.ravel() if self._y_was_1d_ else out
+
+
+class _ClassificationOutputs:
+    """``predict`` and ``predict_proba`` from the student's logits."""
+
+    def predict_proba(self, X):
+        """Class probabilities of the student (softmax of its logits at T=1).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        return softmax(self._student_outputs(X), axis=1)
+
+    def predict(self, X):
+        """Predict class labels with the student network.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input, in the same form as at fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        logits = self._student_outputs(X)
+        return self.classes_[np.argmax(logits, axis=1)]
