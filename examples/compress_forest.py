@@ -65,11 +65,11 @@ def median_seconds(func, repeats):
 def deployed_bytes(model):
     """Pickled size of what serving ``model`` needs.
 
-    For the student that is its input encoder and its network, not the
-    teacher that the fitted distiller also references.
+    For the student that is ``to_deployable()``: its input encoder and its
+    network, without the teacher that the fitted distiller also references.
     """
     if isinstance(model, DistilledRegressor):
-        model = (model.preprocessor_, model.student_.module_)
+        model = model.to_deployable()
     return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
 
 
