@@ -426,7 +426,7 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         objective = Objective(
             self._task_loss, self.alpha, terms, constants=self._objective_constants()
         )
-        parts = (["task"] if self.alpha > 0 else []) + [name for name, _ in active]
+        parts = ["task"] + [name for name, _ in active]
         with torch_seeded(seed, device):
             net = make_student_net(
                 self,

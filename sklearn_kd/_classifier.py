@@ -83,9 +83,10 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
     weight_decay : float, default=0.0
         Adam weight decay.
     early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` of the rows, stop when the
-        validation loss has not improved for ``patience`` epochs, and restore
-        the best weights.
+        Hold out a stratified ``validation_fraction`` of the rows, stop when the task
+        loss on their true labels has not improved for ``patience`` epochs
+        (the same criterion for a distilled student and its from-scratch
+        baseline), and restore the best weights.
     validation_fraction : float, default=0.1
         Share of rows held out when ``early_stopping`` is on.
     patience : int, default=10

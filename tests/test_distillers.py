@@ -475,3 +475,38 @@ def test_device_auto_runs_on_available_device(regression_split, forest):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert model.device_.type == expected
     assert isinstance(model.predict(X_test), np.ndarray)
+
+
+def test_skorch_template_module_instance_and_callbacks(regression_split, forest):
+    """A template's module instance is not trained in place, and its callbacks can
+    monitor the distiller's per-part scores (valid_task)."""
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    X_train, _, y_train, _ = regression_split
+    mine = Tiny(X_train.shape[1], 1)
+    before = [p.detach().clone() for p in mine.parameters()]
+    template = NeuralNetRegressor(
+        mine,
+        max_epochs=50,
+        lr=0.05,
+        optimizer=torch.optim.Adam,
+        train_split=ValidSplit(0.2, random_state=0),
+        callbacks=[EarlyStopping(monitor="valid_task", patience=2)],
+    )
+    model = DistilledRegressor(forest, template, random_state=0).fit(X_train, y_train)
+    for p, q in zip(mine.parameters(), before, strict=True):
+        assert torch.equal(p, q)
+    assert "valid_task" in model.history_[-1]
+    assert len(model.history_) < 50
+
+
+def test_early_stopping_monitors_the_task_loss(regression_split, forest):
+    """Flat early stopping watches valid_task: the same for scratch and distilled."""
+    X_train, _, y_train, _ = regression_split
+    model = DistilledRegressor(
+        forest, alpha=0.0, early_stopping=True, patience=3, **{**FAST, "max_epochs": 40}
+    ).fit(X_train, y_train)
+    stopper = dict(model.student_.callbacks_)["early_stopping"]
+    assert stopper.monitor == "valid_task"
+    assert "valid_task" in model.history_[-1]

@@ -100,3 +100,11 @@ def test_bad_ensembles_are_rejected(data, teacher, match):
     }[teacher]
     with pytest.raises(ValueError, match=match):
         DistilledRegressor(teacher, **FAST).fit(X, y)
+
+
+def test_numpy_weights_are_accepted(data):
+    """Weights may be numpy numbers, as they come out of array code."""
+    X, y = data
+    a = LinearRegression().fit(X, y)
+    adapter = as_teacher([(a, np.float32(1.0)), (a, np.int64(3))])
+    np.testing.assert_allclose(adapter.weights, [0.25, 0.75])

@@ -245,12 +245,15 @@ def test_objective_skips_terms_with_zero_weight():
     assert total.item() == pytest.approx(0.5 * TASK_ROWS.mean() + HP_ROWS.mean())
 
 
-def test_objective_alpha_zero_has_no_task_part():
-    """alpha=0 drops the task loss: no 'task' part and the total is the terms."""
+def test_objective_alpha_zero_reports_but_does_not_train_on_task():
+    """alpha=0: the task loss is reported (for early stopping) but not trained on."""
+    y_pred = _t(Y_PRED).requires_grad_(True)
     total, parts = Objective("mse", 0.0, [("hp", HPLoss(weight=2.0))])(
-        _t(Y_PRED), _t(Y_TRUE), {"prediction": _t(TEACH)}, STUDENT
+        y_pred, _t(Y_TRUE), {"prediction": _t(TEACH)}, STUDENT
     )
-    assert set(parts) == {"hp"}
+    assert set(parts) == {"task", "hp"}
+    assert parts["task"].item() == pytest.approx(TASK_ROWS.mean())
+    assert not parts["task"].requires_grad
     assert total.item() == pytest.approx(2 * HP_ROWS.mean())
 
 

@@ -47,7 +47,8 @@ class Objective(nn.Module):
 
     Each part is a weighted mean over the batch rows (``sample_weight``); the
     task loss only counts rows that have a label (``batch["labeled"]``, when
-    present). Terms with weight 0 are skipped, so they cost nothing.
+    present) and is always reported, also with ``alpha=0`` (then without a
+    gradient). Terms with weight 0 are skipped, so they cost nothing.
 
     Parameters
     ----------
@@ -92,13 +93,16 @@ class Objective(nn.Module):
         weight = batch.get("sample_weight")
         parts: dict[str, torch.Tensor] = {}
         total = y_pred.new_zeros(())
-        if self.alpha > 0:
+        # The task loss is always measured (early stopping and history read
+        # it), but only trains the student when alpha > 0.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.alpha > 0):
             rows = TASK_LOSSES[self.task](y_pred, y_true)
             task_weight = weight
             labeled = batch.get("labeled")
             if labeled is not None:
                 task_weight = labeled if weight is None else weight * labeled
             parts["task"] = weighted_mean(rows, task_weight)
+        if self.alpha > 0:
             total = total + self.alpha * parts["task"]
         for name, term in self.terms:
             if term.weight == 0:

@@ -60,15 +60,19 @@ def make_student_net(
             and k not in _TEMPLATE_OWNED + _TEMPLATE_DROPPED
         }
         module = params.pop("module")
+        if isinstance(module, nn.Module):
+            # skorch would train the user's own instance in place.
+            module = copy.deepcopy(module)
         params.update(_size_params(module, n_in, n_out, params))
         user_callbacks = params.pop("callbacks", None) or []
         if user_callbacks == "disable":
             user_callbacks = []
         has_valid = bool(params.get("train_split"))
+        # Ours first: the user's callbacks may monitor valid_task etc.
         params["callbacks"] = (
-            list(user_callbacks)
-            + callbacks
+            callbacks
             + (_valid_scorings(parts) if has_valid else [])
+            + list(user_callbacks)
         )
         return DistillationNet(
             module,
@@ -109,8 +113,11 @@ def make_student_net(
         callbacks.append(
             (
                 "early_stopping",
+                # The task loss on held-out labels: the same criterion for a
+                # distilled student and its from-scratch baseline (stopping on
+                # the combined loss would favour the distilled one).
                 EarlyStopping(
-                    monitor="valid_loss", patience=est.patience, load_best=True
+                    monitor="valid_task", patience=est.patience, load_best=True
                 ),
             )
         )

@@ -6,6 +6,8 @@ it can give (``Teacher.signals``) and query it once per fit.
 
 from __future__ import annotations
 
+from numbers import Real
+
 from torch import nn
 
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
@@ -34,7 +36,10 @@ def split_ensemble(teachers):
     if len(teachers) == 0:
         raise ValueError("The 'teacher' list is empty; give at least one teacher.")
     paired = [
-        isinstance(t, tuple) and len(t) == 2 and isinstance(t[1], (int, float))
+        isinstance(t, tuple)
+        and len(t) == 2
+        and isinstance(t[1], Real)
+        and not isinstance(t[1], bool)
         for t in teachers
     ]
     if not any(paired):
