@@ -510,3 +510,13 @@ def test_early_stopping_monitors_the_task_loss(regression_split, forest):
     stopper = dict(model.student_.callbacks_)["early_stopping"]
     assert stopper.monitor == "valid_task"
     assert "valid_task" in model.history_[-1]
+
+
+def test_student_net_works_as_a_plain_skorch_net(regression_split, forest):
+    """student_.predict on ordinary data works (skorch's own inference path)."""
+    X_train, X_test, y_train, _ = regression_split
+    model = DistilledRegressor(forest, **FAST).fit(X_train, y_train)
+    Xs = model.preprocessor_.transform(X_test)
+    raw = model.student_.predict(Xs)
+    expected = (model.predict(X_test) - model._target_mean_) / model._target_scale_
+    np.testing.assert_allclose(raw.ravel(), expected, rtol=1e-4, atol=1e-4)

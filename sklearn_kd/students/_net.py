@@ -105,6 +105,15 @@ class DistillationNet(NeuralNet):
     ``PassthroughScoring`` callbacks turn them into per-epoch history columns.
     """
 
+    def get_iterator(self, dataset, training=False):
+        # Our device tensors go through TensorBatches; anything else (skorch's
+        # own predict/forward on user data builds a plain Dataset) through a
+        # standard DataLoader, so the net stays usable as an ordinary skorch net.
+        base = dataset.dataset if isinstance(dataset, Subset) else dataset
+        if isinstance(base, TensorDataset):
+            return super().get_iterator(dataset, training=training)
+        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size)
+
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
             x = x[INPUT]
