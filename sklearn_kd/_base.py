@@ -355,14 +355,6 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         extra = self._unlabeled_rows(X, X_unlabeled)
         seed = draw_seed(self.random_state)
-        if self.augment is not None:
-            synthetic = make_transfer_set(
-                self.augment,
-                X,
-                max(1, round(self.augment_size * len(X))),
-                random_state=seed,
-            )
-            extra = synthetic if extra is None else concat_rows(extra, synthetic)
         device = resolve_device(self.device)
         y_train = self._encode_targets(X, y)
         terms = self._resolve_terms()
@@ -387,6 +379,17 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                     f"The teacher {adapter.name} cannot give {missing}, needed by the "
                     f"terms {needy}; it gives {sorted(adapter.signals)}."
                 )
+        if not active:
+            # The from-scratch student: transfer rows would carry no signal.
+            extra = None
+        elif self.augment is not None:
+            synthetic = make_transfer_set(
+                self.augment,
+                X,
+                max(1, round(self.augment_size * len(X))),
+                random_state=seed,
+            )
+            extra = synthetic if extra is None else concat_rows(extra, synthetic)
         X_all = X if extra is None else concat_rows(X, extra)
         n_extra = len(X_all) - len(X)
         start = time.perf_counter()
