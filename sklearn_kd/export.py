@@ -43,6 +43,21 @@ class _Deployed(_StudentInference, BaseEstimator):
         tags.requires_fit = True
         return tags
 
+    def __getstate__(self):
+        # The float64 inference copy holds float32 training weights exactly, so
+        # it pickles as float32 (half the bytes) and is restored bit for bit.
+        # A copy: object.__getstate__ may hand back the live __dict__.
+        state = dict(super().__getstate__())
+        module = state.get("_inference_module_")
+        if module is not None:
+            state["_inference_module_"] = copy.deepcopy(module).float()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "_inference_module_", None) is not None:
+            self._inference_module_ = self._inference_module_.double()
+
 
 class DeployedRegressor(RegressorMixin, _RegressionOutputs, _Deployed):
     """The student of a fitted :class:`~sklearn_kd.DistilledRegressor`, alone.

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
@@ -90,3 +91,15 @@ def test_deploy_needs_a_fitted_distiller():
     """An unfitted distiller has nothing to deploy."""
     with pytest.raises(NotFittedError):
         deploy(DistilledRegressor(RandomForestRegressor()))
+
+
+def test_deployed_pickle_stores_float32_weights(fitted_regressor, diamonds):
+    """The float64 inference copy pickles as float32 and comes back bit for bit."""
+    X, _ = diamonds
+    deployed = fitted_regressor.to_deployable()
+    stored = deployed.__getstate__()["_inference_module_"]
+    assert all(p.dtype == torch.float32 for p in stored.parameters())
+    restored = pickle.loads(pickle.dumps(deployed))
+    for p in restored._inference_module_.parameters():
+        assert p.dtype == torch.float64
+    np.testing.assert_array_equal(restored.predict(X), deployed.predict(X))
