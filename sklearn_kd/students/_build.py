@@ -44,6 +44,16 @@ def make_student_net(
     stratified : bool
         Stratify the validation split (classifiers).
     """
+    # What the distiller owns in every student net: its objective, the
+    # device-tensor batches, the device and the verbosity.
+    common = {
+        "criterion": objective,
+        "iterator_train": TensorBatches,
+        "iterator_train__shuffle": True,
+        "iterator_valid": TensorBatches,
+        "device": device,
+        "verbose": est.verbose,
+    }
     callbacks = []
     if est.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
@@ -74,16 +84,7 @@ def make_student_net(
             + (_valid_scorings(parts) if has_valid else [])
             + list(user_callbacks)
         )
-        return DistillationNet(
-            module,
-            criterion=objective,
-            iterator_train=TensorBatches,
-            iterator_train__shuffle=True,
-            iterator_valid=TensorBatches,
-            device=device,
-            verbose=est.verbose,
-            **params,
-        )
+        return DistillationNet(module, **common, **params)
     if student is None:
         module = MLP
         module_params = {
@@ -123,7 +124,7 @@ def make_student_net(
         )
     return DistillationNet(
         module,
-        criterion=objective,
+        **common,
         optimizer=torch.optim.Adam,
         lr=est.lr,
         optimizer__weight_decay=est.weight_decay,
@@ -132,13 +133,8 @@ def make_student_net(
         optimizer__foreach=True,
         max_epochs=est.max_epochs,
         batch_size=est.batch_size,
-        iterator_train=TensorBatches,
-        iterator_train__shuffle=True,
-        iterator_valid=TensorBatches,
         train_split=train_split,
         callbacks=callbacks,
-        device=device,
-        verbose=est.verbose,
         **module_params,
     )
 
