@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNet
 from torch import nn
 
-from sklearn_kd._data import concat_rows, take
+from sklearn_kd._data import concat_rows
 from sklearn_kd._inference import _StudentInference
 from sklearn_kd._preprocessing import (
     categorical_columns,
@@ -38,6 +38,7 @@ from sklearn_kd._utils import (
     draw_seed,
     is_dataframe,
     resolve_device,
+    take_rows,
     torch_seeded,
 )
 from sklearn_kd.augmentation import make_transfer_set
@@ -473,10 +474,10 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         for train, test in splitter.split(X, y):
             weight = None if sample_weight is None else sample_weight[train]
             fold_teacher = self._resolve_member(
-                self.teacher, take(X, train), take(y, train), weight
+                self.teacher, take_rows(X, train), take_rows(y, train), weight
             )
             fold_adapter = as_teacher(fold_teacher)
-            raw = fold_adapter.query(take(X, test), signals)
+            raw = fold_adapter.query(take_rows(X, test), signals)
             targets = self._teacher_targets(fold_adapter, raw)
             if out is None:
                 out = {k: np.empty((len(X), v.shape[1])) for k, v in targets.items()}

@@ -46,8 +46,3 @@ def check_frame_finite(X) -> None:
                 f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
                 "with sklearn.impute.SimpleImputer."
             )
-
-
-def take(X, rows):
-    """Rows ``rows`` (integer indices) of an array or a DataFrame."""
-    return X.iloc[rows] if is_dataframe(X) else X[rows]

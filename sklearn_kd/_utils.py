@@ -23,9 +23,13 @@ def is_dataframe(X) -> bool:
     return hasattr(X, "iloc") and hasattr(X, "columns")
 
 
-def take_rows(X, start: int, stop: int):
-    """Rows ``start:stop`` of an array or a DataFrame."""
-    return X.iloc[start:stop] if is_dataframe(X) else X[start:stop]
+def take_rows(X, rows):
+    """Rows ``rows`` (a slice or integer positions) of an array, DataFrame or Series.
+
+    Positional for pandas objects too: ``y[rows]`` on a Series would look the
+    positions up as index labels.
+    """
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
 def iter_chunks(n_samples: int, chunk_size: int = CHUNK_SIZE) -> Iterator[slice]:

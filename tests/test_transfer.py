@@ -264,3 +264,17 @@ def test_out_of_fold_teacher_outputs(data):
     assert model.teacher_.coef_.shape == (5,)
     with pytest.raises(ValueError, match="teacher_cv needs an unfitted teacher"):
         DistilledRegressor(model.teacher_, teacher_cv=3, **FAST).fit(X, y)
+
+
+def test_out_of_fold_with_pandas_and_a_shuffled_index(data):
+    """teacher_cv picks fold rows by position, also for a Series y whose index
+    labels are not 0..n-1."""
+    from sklearn.linear_model import LinearRegression
+
+    X, y = data
+    index = np.random.default_rng(0).permutation(len(X)) + 1000
+    frame = pd.DataFrame(X, columns=list("abcde"), index=index)
+    target = pd.Series(y.astype(float), index=index)
+    model = DistilledRegressor(LinearRegression(), teacher_cv=3, **FAST)
+    model.fit(frame, target)
+    assert np.isfinite(model.predict(frame)).all()

@@ -92,7 +92,7 @@ class Teacher(ABC):
         n_samples = X.shape[0]
         parts: dict[str, list[np.ndarray]] = {s: [] for s in signals}
         for rows in iter_chunks(n_samples, chunk_size):
-            chunk = take_rows(X, rows.start, rows.stop)
+            chunk = take_rows(X, rows)
             for signal in signals:
                 out = np.asarray(self._query_chunk(chunk, signal), dtype=np.float64)
                 if out.ndim == 1:
