@@ -50,7 +50,14 @@ from sklearn_kd.students._build import (
     make_student_net,
 )
 from sklearn_kd.students._modules import ACTIVATIONS
-from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
+from sklearn_kd.teachers import (
+    LOGITS,
+    PREDICTION,
+    Teacher,
+    as_teacher,
+    split_ensemble,
+)
+from sklearn_kd.teachers._gradients import TeacherProbe, input_space
 from sklearn_kd.teachers._resolve import (
     cached_query,
     clone_teacher,
@@ -406,6 +413,11 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         self.preprocessor_ = self._fit_preprocessor(X, y)
         Xs = self._student_matrix(X_all)
         self.device_ = device
+        start = time.perf_counter()
+        signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
+            active, adapter, X, X_all, signals, Xs.shape[1], seed, device
+        )
+        self.teacher_query_seconds_ += time.perf_counter() - start
         tensors = {"X": torch.from_numpy(Xs)}
         tensors.update(
             {k: torch.as_tensor(v, dtype=torch.float32) for k, v in signals.items()}
@@ -427,8 +439,18 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         y_tensor = torch.as_tensor(y_train).to(device)
         dataset = TensorDataset(tensors, y_tensor)
 
+        constants = {
+            **self._objective_constants(),
+            **{k: torch.as_tensor(v, dtype=torch.float32) for k, v in shared.items()},
+        }
+        context = {
+            "n_inputs": Xs.shape[1],
+            "n_outputs": self._n_student_outputs,
+            "shapes": {k: tuple(v.shape[1:]) for k, v in tensors.items()}
+            | {k: tuple(v.shape) for k, v in constants.items()},
+        }
         objective = Objective(
-            self._task_loss, self.alpha, terms, constants=self._objective_constants()
+            self._task_loss, self.alpha, terms, constants=constants, context=context
         )
         parts = ["task"] + [name for name, _ in active]
         with torch_seeded(seed, device):
@@ -441,6 +463,7 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                 device=device,
                 seed=seed,
                 stratified=self._task == "classification",
+                train_parts=[f"{name}_adversary" for name in objective.adversaries],
             )
             net.initialize()
             check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
@@ -453,6 +476,58 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         self.student_ = net
         self.history_ = net.history
         return self
+
+    def _term_signals(self, active, adapter, X, X_all, known, n_student, seed, device):
+        """Signals the terms compute themselves (teacher derivatives, ...).
+
+        Returns the per-row signals (``known`` included), the shared ones and
+        the rows the teacher evaluated for them.
+        """
+        askers = [
+            term
+            for _, term in active
+            if type(term).teacher_signals is not DistillationTerm.teacher_signals
+        ]
+        if not askers:
+            return known, {}, {}
+        signal = PREDICTION if self._task == "regression" else LOGITS
+
+        def outputs(rows):
+            return self._teacher_targets(adapter, adapter.query(rows, [signal]))[signal]
+
+        def linear_targets(derivatives):
+            if self._task == "regression":
+                return derivatives / np.reshape(self._target_scale_, (1, -1, 1))
+            columns = adapter.class_columns(self.classes_, derivatives.shape[1])
+            return derivatives[:, columns, :]
+
+        try:
+            space, space_error = (
+                input_space(X, self.preprocessor_, n_student),
+                None,
+            )
+        except ValueError as err:
+            space, space_error = None, str(err)
+        probe = TeacherProbe(
+            adapter=adapter,
+            X=X_all,
+            outputs=outputs,
+            linear_targets=linear_targets,
+            space=space,
+            space_error=space_error,
+            task=self._task,
+            seed=seed,
+            device=device,
+            known=known,
+        )
+        per_row, shared = dict(known), {}
+        for term in askers:
+            for key, value in term.teacher_signals(probe).items():
+                if key.startswith("shared:"):
+                    shared[key] = value
+                else:
+                    per_row[key] = value
+        return per_row, shared, dict(probe.rows_evaluated)
 
     def _out_of_fold_targets(self, X, y, signals, sample_weight):
         """Teacher targets for the labeled rows from clones fitted on other folds.

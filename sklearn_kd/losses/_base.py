@@ -45,6 +45,57 @@ class DistillationTerm(BaseEstimator):
         """Check the parameters; called by the distiller before training."""
         self._validate_params()
 
+    def teacher_signals(self, probe) -> dict:
+        """Per-row teacher signals this term computes itself, before training.
+
+        The default asks for nothing. Gradient terms override it to estimate
+        the teacher's derivatives; whatever they need that the teacher cannot
+        give raises here, in ``fit``, before any training.
+
+        Parameters
+        ----------
+        probe : sklearn_kd.teachers._gradients.TeacherProbe
+            Access to the teacher and the transfer rows.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Arrays whose first dimension is the number of transfer rows; they
+            reach :meth:`loss` in ``batch`` under the same keys. An array with
+            a ``shared`` key prefix (``"shared:..."``) is one value for every row.
+        """
+        return {}
+
+    def make_module(self, context: Mapping) -> nn.Module | None:
+        """Learned parts of the term, trained with the student (default None).
+
+        Parameters
+        ----------
+        context : mapping
+            ``n_inputs``, ``n_outputs``, ``task`` and ``shapes`` (per-row shape
+            of each batch entry).
+
+        Returns
+        -------
+        torch.nn.Module or None
+            Passed to :meth:`loss` as ``module``; its parameters join the
+            student's optimizer.
+        """
+        return None
+
+    def make_adversary(self, context: Mapping) -> nn.Module | None:
+        """A module trained against the student by its own optimizer (default None).
+
+        Terms that return one also implement :meth:`adversary_loss`; the module
+        is passed to :meth:`loss` as ``module`` and its parameters are left out
+        of the student's optimizer.
+        """
+        return None
+
+    def adversary_loss(self, adversary: nn.Module) -> torch.Tensor:
+        """The adversary's own loss after a student step (adversarial terms)."""
+        raise NotImplementedError
+
     def loss(
         self,
         y_pred: torch.Tensor,

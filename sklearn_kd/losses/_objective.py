@@ -61,6 +61,16 @@ class Objective(nn.Module):
     constants : mapping of str to Tensor, optional
         Tensors every batch sees under these keys (e.g. ``"target_scale"``);
         registered as buffers so they follow the module's device.
+    context : mapping, optional
+        What terms need to build their learned parts (see
+        :meth:`DistillationTerm.make_module`).
+
+    Attributes
+    ----------
+    term_modules : torch.nn.ModuleDict
+        Learned parts of the terms, by term name; trained with the student.
+    adversaries : torch.nn.ModuleDict
+        Adversaries of the terms, by term name; trained by their own optimizer.
     """
 
     def __init__(
@@ -69,15 +79,55 @@ class Objective(nn.Module):
         alpha: float,
         terms: Sequence[tuple[str, DistillationTerm]] = (),
         constants: Mapping[str, torch.Tensor] | None = None,
+        context: Mapping | None = None,
     ):
         super().__init__()
         self.task = task
         self.alpha = float(alpha)
         self.terms = [(name, term) for name, term in terms]
         self._constant_names = []
-        for key, value in (constants or {}).items():
-            self.register_buffer(f"const_{key}", torch.as_tensor(value))
+        for i, (key, value) in enumerate((constants or {}).items()):
+            self.register_buffer(f"const_{i}", torch.as_tensor(value))
             self._constant_names.append(key)
+        #: Whether a term differentiates the student's outputs by its input.
+        self.needs_input_grad = any(
+            getattr(term, "needs_input_grad", False) and term.weight > 0
+            for _, term in self.terms
+        )
+        self.context = {"task": task, **(context or {})}
+        self.term_modules = nn.ModuleDict()
+        self.adversaries = nn.ModuleDict()
+
+    def build(self, student: nn.Module) -> None:
+        """Create the terms' learned parts and adversaries for ``student``.
+
+        Called by the net once its student exists (so terms can read its layer
+        widths), before the optimizers are made.
+        """
+        context = {**self.context, "student": student}
+        self.term_modules = nn.ModuleDict()
+        self.adversaries = nn.ModuleDict()
+        for name, term in self.terms:
+            if term.weight == 0:
+                continue
+            module = term.make_module(context)
+            if module is not None:
+                self.term_modules[name] = module
+            adversary = term.make_adversary(context)
+            if adversary is not None:
+                self.adversaries[name] = adversary
+
+    def student_parameters(self):
+        """The term parameters the student's optimizer trains (not adversaries')."""
+        return self.term_modules.parameters()
+
+    def adversary_losses(self) -> dict[str, torch.Tensor]:
+        """Each adversary's loss on what its term saw in the last batch."""
+        terms = dict(self.terms)
+        return {
+            name: terms[name].adversary_loss(adversary)
+            for name, adversary in self.adversaries.items()
+        }
 
     def forward(
         self,
@@ -88,8 +138,9 @@ class Objective(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and the unweighted value of each part, by name."""
         batch = dict(batch)
-        for key in self._constant_names:
-            batch[key] = getattr(self, f"const_{key}")
+        for i, key in enumerate(self._constant_names):
+            batch[key] = getattr(self, f"const_{i}")
+        batch["y"] = y_true
         weight = batch.get("sample_weight")
         parts: dict[str, torch.Tensor] = {}
         total = y_pred.new_zeros(())
@@ -107,6 +158,13 @@ class Objective(nn.Module):
         for name, term in self.terms:
             if term.weight == 0:
                 continue
-            parts[name] = weighted_mean(term.loss(y_pred, batch, student), weight)
+            module = self.term_modules[name] if name in self.term_modules else None
+            if module is None and name in self.adversaries:
+                module = self.adversaries[name]
+            if module is None:
+                value = term.loss(y_pred, batch, student)
+            else:
+                value = term.loss(y_pred, batch, student, module=module)
+            parts[name] = weighted_mean(value, weight)
             total = total + term.weight * parts[name]
         return total, parts

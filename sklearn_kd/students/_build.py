@@ -23,7 +23,7 @@ _TEMPLATE_DROPPED = ("classes", "predict_nonlinearity", "device", "verbose")
 
 
 def make_student_net(
-    est, *, n_in, n_out, objective, parts, device, seed, stratified
+    est, *, n_in, n_out, objective, parts, device, seed, stratified, train_parts=()
 ) -> DistillationNet:
     """The unfitted :class:`DistillationNet` for distiller ``est``.
 
@@ -37,6 +37,8 @@ def make_student_net(
         The criterion.
     parts : list of str
         Names of the objective's parts, each logged per epoch.
+    train_parts : list of str, default=()
+        Parts measured on training batches only (adversaries' losses).
     device : torch.device
         Where to train.
     seed : int
@@ -57,7 +59,7 @@ def make_student_net(
     callbacks = []
     if est.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
-    for part in parts:
+    for part in [*parts, *train_parts]:
         callbacks.append(
             (f"train_{part}", PassthroughScoring(f"train_{part}", on_train=True))
         )

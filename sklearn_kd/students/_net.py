@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
+from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
 #: Key of the student's input in the batch dictionary.
@@ -116,8 +117,75 @@ class DistillationNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         if isinstance(x, Mapping):
-            x = x[INPUT]
+            batch, x = x, x[INPUT]
+            if self.module_.training and getattr(
+                self.criterion_, "needs_input_grad", False
+            ):
+                # Gradient terms differentiate the outputs of this forward
+                # pass with respect to the input: one forward for everything.
+                x = x.detach().requires_grad_(True)
+                if isinstance(batch, dict):
+                    batch[INPUT] = x
         return super().infer(x, **fit_params)
+
+    def initialize_criterion(self, *args, **kwargs):
+        super().initialize_criterion(*args, **kwargs)
+        if hasattr(self.criterion_, "build"):
+            # Terms' learned parts need the student's layer widths.
+            self.criterion_.build(self.module_)
+            self.criterion_.to(self.device)
+        return self
+
+    def _adversaries(self):
+        return getattr(getattr(self, "criterion_", None), "adversaries", None)
+
+    def get_all_learnable_params(self):
+        # Adversaries (GREAT's discriminator) are trained by their own
+        # optimizer, against the student, never by the student's.
+        adversaries = self._adversaries()
+        skip = set() if adversaries is None else set(adversaries.parameters())
+        for name, param in super().get_all_learnable_params():
+            if param not in skip:
+                yield name, param
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        adversaries = self._adversaries()
+        if adversaries:
+            terms = dict(self.criterion_.terms)
+            groups = [
+                {
+                    "params": list(adversary.parameters()),
+                    "lr": getattr(terms[name], "lr", self.lr),
+                }
+                for name, adversary in adversaries.items()
+            ]
+            self.optimizer_adversary_ = torch.optim.Adam(groups, betas=(0.5, 0.999))
+        return self
+
+    def train_step(self, batch, **fit_params):
+        adversaries = self._adversaries()
+        if not adversaries:
+            return super().train_step(batch, **fit_params)
+        # One student step on its own optimizer (skorch's default would also
+        # step the adversary's with the student's loss), then one adversary
+        # step on what the terms saw in that batch.
+        self.optimizer_.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self.optimizer_.step()
+        self.optimizer_adversary_.zero_grad()
+        losses = self.criterion_.adversary_losses()
+        sum(losses.values()).backward()
+        self.optimizer_adversary_.step()
+        for name, value in losses.items():
+            self.history.record_batch(f"train_{name}_adversary", value.item())
+        return step
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         batch = X if isinstance(X, Mapping) else {INPUT: X}

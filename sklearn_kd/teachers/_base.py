@@ -60,6 +60,31 @@ class Teacher(ABC):
         """A short name of the wrapped model for error messages."""
         return type(self).__name__
 
+    def torch_function(self, task: str):
+        """A differentiable map from a float32 batch to the teacher's outputs.
+
+        Gradient terms differentiate it by autograd. It returns what
+        :meth:`query` gives for the task's signal (predictions, or logits),
+        as a tensor. None when the teacher has no autograd (the default); the
+        terms then fall back to finite differences.
+
+        Parameters
+        ----------
+        task : {'regression', 'classification'}
+
+        Returns
+        -------
+        callable or None
+        """
+        return None
+
+    def torch_module(self):
+        """The ``torch.nn.Module`` inside the teacher, or None.
+
+        Terms that read the teacher's hidden layers find them here by name.
+        """
+        return None
+
     @abstractmethod
     def _query_chunk(self, X, signal: str) -> np.ndarray:
         """One signal on a chunk of rows, as a 2-D float array."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.base import is_classifier, is_regressor
 
 from sklearn_kd._utils import is_dataframe
 from sklearn_kd.teachers._base import (
     LOGITS,
     PREDICTION,
+    PROBA_EPS,
     Teacher,
     margins_to_logits,
     proba_to_logits,
@@ -53,6 +55,32 @@ class SklearnTeacher(Teacher):
     @property
     def name(self) -> str:
         return type(self.estimator).__name__
+
+    def torch_module(self):
+        return getattr(self.estimator, "module_", None) if self._float32 else None
+
+    def torch_function(self, task):
+        # A fitted skorch net: its module, then what predict/predict_proba
+        # apply to the module's output, then the logits query() takes.
+        if not self._float32 or not hasattr(self.estimator, "module_"):
+            return None
+        net = self.estimator
+        module = net.module_
+        nonlinearity = net._get_predict_nonlinearity()
+        as_logits = task == "classification" and hasattr(net, "predict_proba")
+
+        def function(x):
+            was_training = module.training
+            module.eval()
+            try:
+                out = nonlinearity(module(x.to(net.device)))
+            finally:
+                module.train(was_training)
+            if as_logits:
+                out = torch.log(out.clamp(PROBA_EPS, 1.0))
+            return out
+
+        return function
 
     def _prepare(self, X):
         if self._float32 and not is_dataframe(X):

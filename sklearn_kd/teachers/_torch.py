@@ -39,6 +39,22 @@ class TorchTeacher(Teacher):
             return tensor.device
         return torch.device("cpu")
 
+    def torch_module(self):
+        return self.module
+
+    def torch_function(self, task):
+        module, device = self.module, self._device()
+
+        def function(x):
+            was_training = module.training
+            module.eval()
+            try:
+                return module(x.to(device))
+            finally:
+                module.train(was_training)
+
+        return function
+
     def _query_chunk(self, X, signal):
         if is_dataframe(X):
             try:
