@@ -59,6 +59,7 @@ from sklearn_kd.teachers import (
 )
 from sklearn_kd.teachers._gradients import TeacherProbe, input_space
 from sklearn_kd.teachers._resolve import (
+    cached_call,
     cached_query,
     clone_teacher,
     is_plain_callable,
@@ -519,6 +520,7 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
             seed=seed,
             device=device,
             known=known,
+            store=self._signal_store(X_all),
         )
         per_row, shared = dict(known), {}
         for term in askers:
@@ -528,6 +530,24 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                 else:
                     per_row[key] = value
         return per_row, shared, dict(probe.rows_evaluated)
+
+    def _signal_store(self, X_all):
+        """``store(request, compute)`` for the probe: ``memory`` when set.
+
+        Teacher derivatives cost many teacher calls; with ``memory`` a search
+        over term weights computes them once per training set.
+        """
+        memory = check_memory(self.memory)
+        if memory.location is None or is_plain_callable(self.teacher_):
+            return lambda request, compute: compute()
+        try:
+            data_key = joblib.hash((self.teacher_, X_all))
+        except Exception:  # any teacher joblib cannot pickle
+            return lambda request, compute: compute()
+        cached = memory.cache(cached_call, ignore=["compute"])
+        return lambda request, compute: cached(
+            joblib.hash((data_key, request)), compute
+        )
 
     def _out_of_fold_targets(self, X, y, signals, sample_weight):
         """Teacher targets for the labeled rows from clones fitted on other folds.

@@ -59,7 +59,9 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         (:class:`~sklearn_kd.losses.OutputMatching`).
     terms : list of (str, DistillationTerm) or None, default=None
         Extra distillation terms, each with its own ``weight``, searchable as
-        ``terms__<name>__<param>``.
+        ``terms__<name>__<param>``: e.g. the gradient terms of
+        :mod:`sklearn_kd.losses` (``InputGradientMatching``,
+        ``AdversarialGradientMatching``, ``LayerGradientMatching``).
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden widths of the default student.
     activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu'}, default='relu'
@@ -137,7 +139,13 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         The device the student lives on.
     teacher_query_seconds_ : float
         Wall time spent getting the teacher's outputs in this fit (reading
-        them from ``memory`` included).
+        them from ``memory`` included; teacher derivatives for gradient terms
+        included).
+    teacher_rows_evaluated_ : dict of str to int
+        Rows the teacher evaluated for signals the terms compute themselves
+        (e.g. ``'input_gradient[central]'``: ``2 * d`` per transfer row for
+        ``d`` numeric columns); 0 rows when ``memory`` had them, empty when
+        no term asks.
     n_outputs_ : int
         Number of regression outputs.
     n_features_in_ : int

@@ -286,6 +286,19 @@ def _concat(a, b):
     return np.concatenate([a, b], axis=0)
 
 
+def _compute(request, compute):
+    """The default ``store``: no cache."""
+    return compute()
+
+
+def _space_key(space: InputSpace) -> tuple:
+    return (
+        tuple(space.raw_columns),
+        space.raw_std.tobytes(),
+        space.student_per_std.tobytes(),
+    )
+
+
 @dataclass
 class TeacherProbe:
     """What gradient (and other) terms may ask of the teacher during ``fit``.
@@ -315,8 +328,13 @@ class TeacherProbe:
         Seed for random directions.
     device : torch.device
         Where exact derivatives are computed.
+    known : dict of str to ndarray
+        Signals already queried for the main terms (reused, not recomputed).
+    store : callable
+        ``store(request, compute)``: ``compute()``'s result, possibly from a
+        cache keyed by ``request`` (the distiller's ``memory``).
     rows_evaluated : dict of str to int
-        Rows the teacher evaluated for each request.
+        Rows the teacher evaluated for each request (0 on a cache hit).
     """
 
     adapter: object
@@ -329,6 +347,8 @@ class TeacherProbe:
     seed: int
     device: torch.device
     known: dict = field(default_factory=dict)
+    store: object = _compute
+
     rows_evaluated: dict = field(default_factory=dict)
     _memo: dict = field(default_factory=dict)
 
@@ -376,25 +396,33 @@ class TeacherProbe:
                 f"teacher {self.adapter.name} has no autograd. Use method='central' "
                 "or 'directions' (finite differences)."
             )
-        key = ("input", method, n_directions if method == "directions" else 0, step)
+        random = method == "directions"
+        key = ("input", method, n_directions if random else 0, step)
         if key in self._memo:
             return self._memo[key]
         p = self.space.n_features
-        if method == "exact":
-            deriv, n_eval = exact_derivatives(function, self.X, self.space, self.device)
-            deriv = self.linear_targets(deriv)
-            directions = np.eye(p)
+        if random:
+            rng = np.random.default_rng(self.seed)
+            directions = unit_directions(self.X.shape[0], n_directions, p, rng)
         else:
-            if method == "directions":
-                rng = np.random.default_rng(self.seed)
-                directions = unit_directions(self.X.shape[0], n_directions, p, rng)
-            else:
-                directions = np.eye(p)
-            deriv, n_eval = central_differences(
-                self.outputs, self.X, self.space, directions, step
-            )
+            directions = np.eye(p)
         label = f"input_gradient[{method}]"
-        self.rows_evaluated[label] = self.rows_evaluated.get(label, 0) + n_eval
+
+        def compute():
+            if method == "exact":
+                deriv, n_eval = exact_derivatives(
+                    function, self.X, self.space, self.device
+                )
+                deriv = self.linear_targets(deriv)
+            else:
+                deriv, n_eval = central_differences(
+                    self.outputs, self.X, self.space, directions, step
+                )
+            self.rows_evaluated[label] = self.rows_evaluated.get(label, 0) + n_eval
+            return deriv
+
+        request = (*key, self.seed if random else None, _space_key(self.space))
+        deriv = self.store(request, compute)
         result = (deriv, self.space.student_directions(directions))
         self._memo[key] = result
         return result
@@ -416,6 +444,11 @@ class TeacherProbe:
         key = ("layer", layer)
         if key in self._memo:
             return self._memo[key]
+        result = self.store(key, lambda: self._layer_derivatives(layer))
+        self._memo[key] = result
+        return result
+
+    def _layer_derivatives(self, layer):
         module = self.adapter.torch_module()
         function = self.adapter.torch_function(self.task)
         if module is None or function is None:
@@ -441,7 +474,5 @@ class TeacherProbe:
                 parts.append(jac.to("cpu", torch.float64).numpy())
         # Raw outputs to targets: linear per output (scale or class columns),
         # so the layer Jacobian maps like the input one.
-        result = self.linear_targets(np.concatenate(parts, axis=0))
         self.rows_evaluated[f"layer_gradient[{layer}]"] = len(values)
-        self._memo[key] = result
-        return result
+        return self.linear_targets(np.concatenate(parts, axis=0))

@@ -30,6 +30,11 @@ def cached_query(key, signals, adapter, X):
     return adapter.query(X, list(signals))
 
 
+def cached_call(key, compute):
+    """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
+    return compute()
+
+
 def is_plain_callable(teacher) -> bool:
     return any(
         callable(m) and not isinstance(m, nn.Module) and not hasattr(m, "fit")
