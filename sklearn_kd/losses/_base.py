@@ -66,14 +66,24 @@ class DistillationTerm(BaseEstimator):
         """
         return {}
 
+    def read_layers(self, student: nn.Module) -> tuple[str, ...]:
+        """Names of ``student``'s layers whose outputs the term reads.
+
+        The net catches them during its forward pass and hands them to
+        :meth:`loss` in ``batch`` as ``"student:<name>"``, flattened per row.
+        The default reads none.
+        """
+        return ()
+
     def make_module(self, context: Mapping) -> nn.Module | None:
         """Learned parts of the term, trained with the student (default None).
 
         Parameters
         ----------
         context : mapping
-            ``n_inputs``, ``n_outputs``, ``task`` and ``shapes`` (per-row shape
-            of each batch entry).
+            ``n_inputs``, ``n_outputs``, ``task``, ``shapes`` (per-row shape
+            of each batch entry), ``student`` (the initialised student module)
+            and ``layer_widths`` (width of each layer in :meth:`read_layers`).
 
         Returns
         -------

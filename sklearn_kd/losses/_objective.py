@@ -104,7 +104,11 @@ class Objective(nn.Module):
         Called by the net once its student exists (so terms can read its layer
         widths), before the optimizers are made.
         """
-        context = {**self.context, "student": student}
+        context = {
+            **self.context,
+            "student": student,
+            "layer_widths": self._layer_widths(student),
+        }
         self.term_modules = nn.ModuleDict()
         self.adversaries = nn.ModuleDict()
         for name, term in self.terms:
@@ -116,6 +120,38 @@ class Objective(nn.Module):
             adversary = term.make_adversary(context)
             if adversary is not None:
                 self.adversaries[name] = adversary
+
+    def read_layers(self, student) -> list[str]:
+        """Student layers the active terms read, in first-asked order."""
+        names = []
+        for _, term in self.terms:
+            if term.weight > 0:
+                names += [n for n in term.read_layers(student) if n not in names]
+        return names
+
+    def _layer_widths(self, student) -> dict[str, int]:
+        """Width of each layer in :meth:`read_layers`, from a two-row probe."""
+        from sklearn_kd.teachers._gradients import capture_output, find_layer
+
+        names = self.read_layers(student)
+        if not names:
+            return {}
+        param = next(iter(student.parameters()), None)
+        probe = torch.zeros(2, self.context["n_inputs"])
+        if param is not None:
+            probe = probe.to(param.device, param.dtype)
+        widths = {}
+        was_training = student.training
+        student.eval()
+        try:
+            for name in names:
+                layer = find_layer(student, name, "student")
+                with capture_output(layer) as seen, torch.no_grad():
+                    student(probe)
+                widths[name] = seen[0].reshape(2, -1).shape[1]
+        finally:
+            student.train(was_training)
+        return widths
 
     def student_parameters(self):
         """The term parameters the student's optimizer trains (not adversaries')."""

@@ -7,12 +7,15 @@ checkpointing are skorch's own.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
+
+from sklearn_kd.teachers._gradients import capture_output, find_layer
 
 #: Key of the student's input in the batch dictionary.
 INPUT = "X"
@@ -126,6 +129,18 @@ class DistillationNet(NeuralNet):
                 x = x.detach().requires_grad_(True)
                 if isinstance(batch, dict):
                     batch[INPUT] = x
+            layers = getattr(self, "_student_layers", None)
+            if layers and isinstance(batch, dict):
+                # Feature terms read hidden layers of this same forward pass.
+                with contextlib.ExitStack() as stack:
+                    seen = {
+                        name: stack.enter_context(capture_output(layer))
+                        for name, layer in layers.items()
+                    }
+                    out = super().infer(x, **fit_params)
+                for name, caught in seen.items():
+                    batch[f"student:{name}"] = caught[0].flatten(1)
+                return out
         return super().infer(x, **fit_params)
 
     def initialize_criterion(self, *args, **kwargs):
@@ -134,6 +149,10 @@ class DistillationNet(NeuralNet):
             # Terms' learned parts need the student's layer widths.
             self.criterion_.build(self.module_)
             self.criterion_.to(self.device)
+            self._student_layers = {
+                name: find_layer(self.module_, name, "student")
+                for name in self.criterion_.read_layers(self.module_)
+            }
         return self
 
     def _adversaries(self):

@@ -85,6 +85,24 @@ class Teacher(ABC):
         """
         return None
 
+    def features(self, X, layer: str) -> np.ndarray:
+        """Hidden feature ``layer`` of the teacher on ``X``, (n_rows, width).
+
+        Feature terms (FitNets and its kin) match the student's layers to it.
+        The default has none.
+
+        Raises
+        ------
+        ValueError
+            If the teacher has no such feature.
+        """
+        raise ValueError(
+            f"The teacher {self.name} exposes no hidden features; feature terms "
+            "need a torch module, a skorch net, a scikit-learn MLP, a tree "
+            "ensemble or a Pipeline as teacher, or a callable teacher_layer "
+            "that computes the features from X."
+        )
+
     @abstractmethod
     def _query_chunk(self, X, signal: str) -> np.ndarray:
         """One signal on a chunk of rows, as a 2-D float array."""

@@ -476,3 +476,55 @@ class TeacherProbe:
         # so the layer Jacobian maps like the input one.
         self.rows_evaluated[f"layer_gradient[{layer}]"] = len(values)
         return self.linear_targets(np.concatenate(parts, axis=0))
+
+    def features(self, layer, n_components=None) -> np.ndarray:
+        """A hidden feature of the teacher on every transfer row, standardised.
+
+        Parameters
+        ----------
+        layer : str or callable
+            A feature name the teacher adapter knows (a submodule, a Pipeline
+            step, ``'hidden_k'`` of a scikit-learn MLP, ``'trees'``), or a
+            callable mapping rows of ``X`` to a feature matrix.
+        n_components : int or None
+            Reduce the feature to this many principal components (fitted on the
+            transfer rows) when it is wider; None keeps every column.
+
+        Returns
+        -------
+        ndarray of shape (n, width)
+            Each column with zero mean and unit variance over the transfer
+            rows (constant columns only centred), so that the matching loss
+            has the same scale whatever the teacher.
+        """
+        key = ("features", layer, n_components)
+        if key in self._memo:
+            return self._memo[key]
+
+        def compute():
+            parts = []
+            for rows in iter_chunks(self.X.shape[0]):
+                chunk = take_rows(self.X, rows)
+                out = (
+                    layer(chunk)
+                    if callable(layer)
+                    else self.adapter.features(chunk, layer)
+                )
+                parts.append(np.asarray(out, dtype=np.float64).reshape(len(out), -1))
+            feats = np.concatenate(parts, axis=0)
+            name = getattr(layer, "__name__", layer)
+            self.rows_evaluated[f"features[{name}]"] = self.X.shape[0]
+            if not np.isfinite(feats).all():
+                raise ValueError(
+                    f"The teacher's feature {name!r} holds NaN or infinity."
+                )
+            if n_components is not None and n_components < feats.shape[1]:
+                from sklearn.decomposition import PCA
+
+                feats = PCA(n_components, random_state=self.seed).fit_transform(feats)
+            std = feats.std(axis=0)
+            return (feats - feats.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+        result = compute() if callable(layer) else self.store(key, compute)
+        self._memo[key] = result
+        return result

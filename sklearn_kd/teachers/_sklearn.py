@@ -15,6 +15,7 @@ from sklearn_kd.teachers._base import (
     margins_to_logits,
     proba_to_logits,
 )
+from sklearn_kd.teachers._features import sklearn_features, torch_features
 
 
 class SklearnTeacher(Teacher):
@@ -58,6 +59,14 @@ class SklearnTeacher(Teacher):
 
     def torch_module(self):
         return getattr(self.estimator, "module_", None) if self._float32 else None
+
+    def features(self, X, layer):
+        owner = f"teacher {self.name}"
+        if self._float32 and hasattr(self.estimator, "module_"):
+            return torch_features(
+                self.estimator.module_, self.estimator.device, X, layer, owner
+            )
+        return sklearn_features(self.estimator, X, layer, owner)
 
     def torch_function(self, task):
         # A fitted skorch net: its module, then what predict/predict_proba

@@ -8,6 +8,7 @@ from torch import nn
 
 from sklearn_kd._utils import is_dataframe
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
+from sklearn_kd.teachers._features import torch_features
 
 
 class TorchTeacher(Teacher):
@@ -41,6 +42,11 @@ class TorchTeacher(Teacher):
 
     def torch_module(self):
         return self.module
+
+    def features(self, X, layer):
+        return torch_features(
+            self.module, self._device(), X, layer, f"teacher {self.name}"
+        )
 
     def torch_function(self, task):
         module, device = self.module, self._device()
