@@ -66,6 +66,7 @@ from sklearn_kd.teachers._resolve import (
     is_unfitted_estimator,
     teacher_members,
 )
+from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute, stack_route
 
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
 
@@ -402,8 +403,14 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         X_all = X if extra is None else concat_rows(X, extra)
         n_extra = len(X_all) - len(X)
         start = time.perf_counter()
-        signals = self._query_teacher(adapter, X_all, required) if required else {}
-        signals = self._teacher_targets(adapter, signals)
+        routes = None
+        if isinstance(adapter, TeacherRoute) and required:
+            routes = self._query_route(adapter, X_all, required)
+            # Training starts on the earliest checkpoint; RouteSchedule moves on.
+            signals = {k: v[:, 0].numpy().astype(np.float64) for k, v in routes.items()}
+        else:
+            signals = self._query_teacher(adapter, X_all, required) if required else {}
+            signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.
             oof = self._out_of_fold_targets(X, y, required, sample_weight)
@@ -465,6 +472,17 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                 seed=seed,
                 stratified=self._task == "classification",
                 train_parts=[f"{name}_adversary" for name in objective.adversaries],
+                extra_callbacks=[]
+                if routes is None
+                else [
+                    (
+                        "route",
+                        RouteSchedule(
+                            {k: v.to(device) for k, v in routes.items()},
+                            adapter.milestones,
+                        ),
+                    )
+                ],
             )
             net.initialize()
             check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
@@ -530,6 +548,18 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                 else:
                     per_row[key] = value
         return per_row, shared, dict(probe.rows_evaluated)
+
+    def _query_route(self, route, X_all, required):
+        """Every checkpoint's targets, stacked: ``{signal: (n, C, width)}``."""
+
+        def compute():
+            return [
+                self._teacher_targets(c, c.query(X_all, required))
+                for c in route.checkpoints
+            ]
+
+        store = self._signal_store(X_all)
+        return stack_route(store(("route", tuple(required)), compute))
 
     def _signal_store(self, X_all):
         """``store(request, compute)`` for the probe: ``memory`` when set.

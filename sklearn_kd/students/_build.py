@@ -23,7 +23,17 @@ _TEMPLATE_DROPPED = ("classes", "predict_nonlinearity", "device", "verbose")
 
 
 def make_student_net(
-    est, *, n_in, n_out, objective, parts, device, seed, stratified, train_parts=()
+    est,
+    *,
+    n_in,
+    n_out,
+    objective,
+    parts,
+    device,
+    seed,
+    stratified,
+    train_parts=(),
+    extra_callbacks=(),
 ) -> DistillationNet:
     """The unfitted :class:`DistillationNet` for distiller ``est``.
 
@@ -39,6 +49,9 @@ def make_student_net(
         Names of the objective's parts, each logged per epoch.
     train_parts : list of str, default=()
         Parts measured on training batches only (adversaries' losses).
+    extra_callbacks : list of (str, Callback), default=()
+        Callbacks the fit needs (the teacher route's schedule); they run
+        before the user's and the distiller's scoring.
     device : torch.device
         Where to train.
     seed : int
@@ -56,7 +69,7 @@ def make_student_net(
         "device": device,
         "verbose": est.verbose,
     }
-    callbacks = []
+    callbacks = list(extra_callbacks)
     if est.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
     for part in [*parts, *train_parts]:

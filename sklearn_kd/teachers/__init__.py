@@ -13,6 +13,7 @@ from torch import nn
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
 from sklearn_kd.teachers._callable import CallableTeacher
 from sklearn_kd.teachers._ensemble import EnsembleTeacher
+from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
 from sklearn_kd.teachers._sklearn import SklearnTeacher
 from sklearn_kd.teachers._torch import TorchTeacher
 
@@ -100,8 +101,10 @@ __all__ = [
     "PREDICTION",
     "CallableTeacher",
     "EnsembleTeacher",
+    "RouteSchedule",
     "SklearnTeacher",
     "Teacher",
+    "TeacherRoute",
     "TorchTeacher",
     "as_teacher",
     "split_ensemble",
