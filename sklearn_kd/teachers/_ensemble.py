@@ -20,22 +20,37 @@ class EnsembleTeacher(Teacher):
     """Several teachers averaged into one, with optional weights.
 
     Regression predictions are averaged. Class scores are averaged as
-    probabilities (each member's logits through a softmax), over the union of
-    the members' classes, and turned back into ``log(clip(p))`` logits; a
-    member that lacks a class gives it probability zero.
+    probabilities by default (each member's logits through a softmax), over
+    the union of the members' classes, and turned back into ``log(clip(p))``
+    logits; a member that lacks a class gives it probability zero. With
+    ``average='logits'`` the members' centred logits are averaged instead (a
+    geometric mean of their probabilities); the members must then share
+    their classes.
+
+    A plain list as a distiller's ``teacher`` is an ensemble averaged in
+    probability space; pass an ``EnsembleTeacher`` to choose.
 
     Parameters
     ----------
-    members : sequence of Teacher
-        The member adapters (see :func:`~sklearn_kd.teachers.as_teacher`).
+    members : sequence
+        The members: adapters or anything a distiller takes as ``teacher``
+        (see :func:`~sklearn_kd.teachers.as_teacher`).
     weights : sequence of float or None, default=None
         Non-negative weight of each member; None weighs them equally. Weights
         are normalised to sum to one.
+    average : {'proba', 'logits'}, default='proba'
+        Where class scores are averaged.
     """
 
-    def __init__(self, members: Sequence[Teacher], weights=None):
+    def __init__(self, members: Sequence, weights=None, average="proba"):
+        from sklearn_kd.teachers import as_teacher
+
         if len(members) == 0:
             raise ValueError("A teacher ensemble needs at least one teacher.")
+        if average not in ("proba", "logits"):
+            raise ValueError(f"average must be 'proba' or 'logits'; got {average!r}.")
+        self.average = average
+        members = [as_teacher(m) for m in members]
         weights = np.ones(len(members)) if weights is None else np.asarray(weights)
         if (
             weights.shape != (len(members),)
@@ -80,6 +95,8 @@ class EnsembleTeacher(Teacher):
                     f"outputs: {[o.shape[1] for o in outputs]}."
                 )
             return sum(w * o for w, o in zip(self.weights, outputs, strict=True))
+        if self.average == "logits":
+            return self._mean_logits(X)
         proba = None
         for weight, member in zip(self.weights, self.members, strict=True):
             logits = member.query(X, [LOGITS])[LOGITS]
@@ -101,6 +118,26 @@ class EnsembleTeacher(Teacher):
                 else proba + weight * member_proba
             )
         return proba_to_logits(proba)
+
+    def _mean_logits(self, X):
+        total = None
+        for weight, member in zip(self.weights, self.members, strict=True):
+            logits = member.query(X, [LOGITS])[LOGITS]
+            if self.classes is not None:
+                if _plain(member.classes) != _plain(self.classes):
+                    raise ValueError(
+                        f"average='logits' needs members with the same classes; "
+                        f"{member.name} has {_plain(member.classes)}, the ensemble "
+                        f"{_plain(self.classes)}. Use average='proba'."
+                    )
+            elif total is not None and logits.shape != total.shape:
+                raise ValueError(
+                    f"The members of {self.name} give different numbers of class "
+                    "scores."
+                )
+            centred = logits - logits.mean(axis=1, keepdims=True)
+            total = weight * centred if total is None else total + weight * centred
+        return total
 
 
 def _mixed(labels) -> bool:

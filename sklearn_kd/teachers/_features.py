@@ -8,6 +8,8 @@ One function per kind of teacher a tabular user has:
   recomputed from ``coefs_``/``intercepts_`` (``'hidden_1'`` ...);
 - a fitted ``Pipeline``: the output of a named intermediate step, or a
   feature of its final estimator on the transformed input;
+- a fitted distiller (self-distillation, born-again networks): its student's
+  named layers, on its own preprocessed input;
 - tree ensembles: ``'trees'``, the matrix of per-tree predictions (random
   forests and extra trees: each tree's prediction, or class probabilities;
   gradient boosting and HistGradientBoosting: each stage's contribution to the
@@ -33,7 +35,9 @@ def torch_features(module, device, X, layer_name: str, owner: str) -> np.ndarray
 
     layer = find_layer(module, layer_name, owner)
     values = X.to_numpy(dtype=np.float32) if is_dataframe(X) else X
-    batch = torch.tensor(np.asarray(values, dtype=np.float32), device=device)
+    param = next(iter(module.parameters()), None)
+    dtype = torch.float32 if param is None else param.dtype
+    batch = torch.tensor(np.asarray(values), device=device, dtype=dtype)
     was_training = module.training
     module.eval()
     try:

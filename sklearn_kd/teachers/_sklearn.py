@@ -66,6 +66,17 @@ class SklearnTeacher(Teacher):
             return torch_features(
                 self.estimator.module_, self.estimator.device, X, layer, owner
             )
+        if hasattr(self.estimator, "_inference_module_"):
+            # A fitted distiller or deployed student: born-again distillation.
+            student = self.estimator
+            X, _ = student._validate_X(X, reset=False)
+            return torch_features(
+                student._inference_module_,
+                student.device_,
+                student._student_matrix(X),
+                layer,
+                owner,
+            )
         return sklearn_features(self.estimator, X, layer, owner)
 
     def torch_function(self, task):
