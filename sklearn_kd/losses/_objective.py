@@ -146,8 +146,14 @@ class Objective(nn.Module):
         try:
             for name in names:
                 layer = find_layer(student, name, "student")
-                with capture_output(layer) as seen, torch.no_grad():
-                    student(probe)
+                try:
+                    with capture_output(layer) as seen, torch.no_grad():
+                        student(probe)
+                except RuntimeError as err:
+                    raise ValueError(
+                        f"The student cannot take the {probe.shape[1]} input columns "
+                        f"the preprocessed X has: {err}"
+                    ) from err
                 widths[name] = seen[0].reshape(2, -1).shape[1]
         finally:
             student.train(was_training)

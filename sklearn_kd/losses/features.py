@@ -73,13 +73,8 @@ class _OneLayerTerm(DistillationTerm):
             return (last_hidden_layer(student),)
         return (self.student_layer,)
 
-    def _student_key(self, batch):
-        matches = [k for k in batch if k.startswith("student:")]
-        if self.student_layer is not None:
-            return f"student:{self.student_layer}"
-        # The default: the one hidden layer resolved at build time.
-        hidden = [k for k in matches if k.split(":", 1)[1].startswith("hidden_")]
-        return hidden[-1]
+    def _student_key(self, student):
+        return f"student:{self.read_layers(student)[0]}"
 
     def _student_width(self, context):
         name = self.read_layers(context["student"])[0]
@@ -157,7 +152,7 @@ class FeatureMatching(_OneLayerTerm):
         )
 
     def loss(self, y_pred, batch, student, module):
-        predicted = module(batch[self._student_key(batch)])
+        predicted = module(batch[self._student_key(student)])
         return ((predicted - batch[self._key()]) ** 2).mean(dim=1)
 
 
@@ -216,7 +211,7 @@ class SimilarityPreserving(_OneLayerTerm):
 
     def loss(self, y_pred, batch, student):
         g_teacher = similarity(batch[self._key()])
-        g_student = similarity(batch[self._student_key(batch)])
+        g_student = similarity(batch[self._student_key(student)])
         b = g_teacher.shape[0]
         return ((g_teacher - g_student) ** 2).sum() / (b * b)
 
