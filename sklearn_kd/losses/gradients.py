@@ -19,6 +19,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -357,7 +358,9 @@ class LayerGradientMatching(DistillationTerm):
     widths differ. ``f`` is each output (``target='output'``) or the task loss
     at the true labels (``target='loss'``, labeled rows only). The teacher's
     Jacobians are computed once per fit by autograd through a forward hook,
-    removed afterwards. The lecture's gradients with respect to intermediate
+    removed afterwards, and scaled to unit root mean square over the transfer
+    rows (the learned map absorbs any scale), so that the weight means the
+    same for every teacher. The lecture's gradients with respect to intermediate
     layers; the teacher must expose its layers.
 
     References
@@ -406,7 +409,11 @@ class LayerGradientMatching(DistillationTerm):
         return f"layer_gradient/{self.teacher_layer}"
 
     def teacher_signals(self, probe):
-        out = {self._key(): probe.layer_derivatives(self.teacher_layer)}
+        jac = probe.layer_derivatives(self.teacher_layer)
+        # Unit root mean square over the transfer rows: the learned map absorbs
+        # any scale, and the term's weight means the same for every teacher.
+        rms = float(np.sqrt(np.mean(jac**2)))
+        out = {self._key(): jac / rms if rms > 0 else jac}
         if self.target == "loss":
             out["teacher_outputs"] = probe.teacher_outputs()
         return out
