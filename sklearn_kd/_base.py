@@ -471,7 +471,11 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
                 device=device,
                 seed=seed,
                 stratified=self._task == "classification",
-                train_parts=[f"{name}_adversary" for name in objective.adversaries],
+                train_parts=[
+                    f"{name}_adversary"
+                    for name, term in active
+                    if type(term).make_adversary is not DistillationTerm.make_adversary
+                ],
                 extra_callbacks=[]
                 if routes is None
                 else [

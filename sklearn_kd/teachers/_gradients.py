@@ -397,7 +397,13 @@ class TeacherProbe:
                 "or 'directions' (finite differences)."
             )
         random = method == "directions"
-        key = ("input", method, n_directions if random else 0, step)
+        # Exact derivatives do not depend on the step.
+        key = (
+            "input",
+            method,
+            n_directions if random else 0,
+            None if method == "exact" else step,
+        )
         if key in self._memo:
             return self._memo[key]
         p = self.space.n_features
