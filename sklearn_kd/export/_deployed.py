@@ -1,10 +1,4 @@
-"""Deployable students: the trained network and its preprocessing, no teacher.
-
-A fitted distiller holds its teacher (a 300-tree forest can pickle to a GB)
-and its training state. :func:`deploy` (or ``distiller.to_deployable()``)
-returns a small scikit-learn estimator with only what prediction needs; its
-predictions equal the distiller's.
-"""
+"""Deployable students: the trained network and its preprocessing, no teacher."""
 
 from __future__ import annotations
 
@@ -145,4 +139,6 @@ def deploy(distiller, *, device="cpu"):
     return deployed
 
 
-__all__ = ["DeployedClassifier", "DeployedRegressor", "deploy"]
+# ----------------------------------------------------------------------
+# ONNX and TorchScript: one float32 graph, its metadata, and the loaders
+# ----------------------------------------------------------------------
