@@ -136,7 +136,30 @@ def _mlp_hidden(mlp, X, layer, owner) -> np.ndarray:
 
 
 def _is_tree_ensemble(estimator) -> bool:
-    return hasattr(estimator, "estimators_") or hasattr(estimator, "_predictors")
+    """A fitted forest, extra trees, bagged trees or boosted trees (not, say, a
+    VotingRegressor, whose members are not trees and whose weights matter)."""
+    if hasattr(estimator, "_predictors"):  # HistGradientBoosting
+        return True
+    members = getattr(estimator, "estimators_", None)
+    if members is None or len(members) == 0:
+        return False
+    first = (
+        np.ravel(members[0])[0] if isinstance(members[0], np.ndarray) else (members[0])
+    )
+    return hasattr(first, "tree_")
+
+
+def bagged_predictions(estimator, X, *, proba: bool) -> list:
+    """Each member's prediction (or class probabilities) of a bagged ensemble,
+    on the columns that member was trained on."""
+    values = X.to_numpy() if is_dataframe(X) else np.asarray(X)
+    values = np.asarray(values, dtype=np.float32)
+    columns = getattr(estimator, "estimators_features_", None)
+    out = []
+    for i, tree in enumerate(estimator.estimators_):
+        rows = values if columns is None else values[:, columns[i]]
+        out.append(tree.predict_proba(rows) if proba else tree.predict(rows))
+    return out
 
 
 def tree_matrix(estimator, X) -> np.ndarray:
@@ -161,17 +184,13 @@ def tree_matrix(estimator, X) -> np.ndarray:
         stages = [np.asarray(s, dtype=np.float64).reshape(len(X), -1) for s in staged]
         diffs = [stages[0]] + [b - a for a, b in itertools.pairwise(stages)]
         return np.concatenate(diffs, axis=1)
-    values = X.to_numpy() if is_dataframe(X) else np.asarray(X)
-    values = np.asarray(values, dtype=np.float32)
-    columns = []
-    for tree in estimator.estimators_:
-        tree = np.ravel(tree)[0] if isinstance(tree, np.ndarray) else tree
-        if hasattr(tree, "predict_proba") and hasattr(estimator, "classes_"):
-            out = tree.predict_proba(values)
-        else:
-            out = tree.predict(values)
-        columns.append(np.asarray(out, dtype=np.float64).reshape(len(values), -1))
-    return np.concatenate(columns, axis=1)
+    proba = hasattr(estimator, "classes_") and hasattr(
+        estimator.estimators_[0], "predict_proba"
+    )
+    outputs = bagged_predictions(estimator, X, proba=proba)
+    return np.concatenate(
+        [np.asarray(o, dtype=np.float64).reshape(len(X), -1) for o in outputs], axis=1
+    )
 
 
 def _dense(Xt) -> np.ndarray:

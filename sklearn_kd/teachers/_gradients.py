@@ -503,7 +503,8 @@ class TeacherProbe:
             rows (constant columns only centred), so that the matching loss
             has the same scale whatever the teacher.
         """
-        key = ("features", layer, n_components)
+        # The seed matters only to a (randomised) PCA.
+        key = ("features", layer, n_components, self.seed if n_components else None)
         if key in self._memo:
             return self._memo[key]
 

@@ -25,6 +25,7 @@ from sklearn_kd.teachers._base import (
     margins_to_logits,
     proba_to_logits,
 )
+from sklearn_kd.teachers._features import _is_tree_ensemble, bagged_predictions
 
 
 class TeacherRoute(Teacher):
@@ -41,9 +42,13 @@ class TeacherRoute(Teacher):
         Fitted models, torch modules or callables (anything a distiller takes
         as ``teacher``), in the order the teacher passed through them.
     milestones : sequence of int or None, default=None
-        The epochs (1-based) at which the student moves on to the next
-        checkpoint, ``len(checkpoints) - 1`` increasing numbers; None splits
-        the training epochs evenly.
+        The epochs (1-based) after which the student moves on to the next
+        checkpoint, ``len(checkpoints) - 1`` increasing numbers below
+        ``max_epochs``; None splits the training epochs evenly. With
+        ``early_stopping`` (which watches the task loss on held-out labels,
+        not the moving targets) training may end, and restore its best
+        epoch, before the final checkpoint; ``history_[:, "teacher_checkpoint"]``
+        shows where.
 
     See Also
     --------
@@ -143,7 +148,7 @@ class TeacherRoute(Teacher):
         if hasattr(model, "staged_predict"):
             total = _n_stages(model)
             kind = _Stage
-        elif hasattr(model, "estimators_"):
+        elif _is_tree_ensemble(model):
             total = len(model.estimators_)
             kind = _TreePrefix
         else:
@@ -231,12 +236,10 @@ class _TreePrefix(Teacher):
         return f"{type(self.model).__name__}[:{self.size} trees]"
 
     def _query_chunk(self, X, signal):
-        values = np.asarray(X.to_numpy() if hasattr(X, "iloc") else X, np.float32)
-        trees = self.model.estimators_[: self.size]
-        if signal == LOGITS:
-            proba = np.mean([t.predict_proba(values) for t in trees], axis=0)
-            return proba_to_logits(proba)
-        return np.mean([t.predict(values) for t in trees], axis=0)
+        proba = signal == LOGITS
+        outputs = bagged_predictions(self.model, X, proba=proba)[: self.size]
+        mean = np.mean(outputs, axis=0)
+        return proba_to_logits(mean) if proba else mean
 
 
 def _n_stages(model) -> int:
@@ -284,6 +287,12 @@ class RouteSchedule(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         n_checkpoints = next(iter(self.routes.values())).shape[1]
         self.starts_ = route_starts(n_checkpoints, net.max_epochs, self.milestones)
+        if self.starts_[-1] > net.max_epochs:
+            raise ValueError(
+                f"The route's last milestone ({self.milestones[-1]}) is not before "
+                f"the last epoch ({net.max_epochs}): the student would never reach "
+                "the final checkpoint. Lower the milestones or raise max_epochs."
+            )
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         epoch = len(net.history)
