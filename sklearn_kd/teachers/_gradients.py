@@ -413,6 +413,7 @@ class TeacherProbe:
         else:
             directions = np.eye(p)
         label = f"input_gradient[{method}]"
+        self.rows_evaluated.setdefault(label, 0)  # stays 0 on a cache hit
 
         def compute():
             if method == "exact":
@@ -450,6 +451,7 @@ class TeacherProbe:
         key = ("layer", layer)
         if key in self._memo:
             return self._memo[key]
+        self.rows_evaluated.setdefault(f"layer_gradient[{layer}]", 0)
         result = self.store(key, lambda: self._layer_derivatives(layer))
         self._memo[key] = result
         return result
@@ -508,6 +510,9 @@ class TeacherProbe:
         if key in self._memo:
             return self._memo[key]
 
+        name = getattr(layer, "__name__", layer)
+        self.rows_evaluated.setdefault(f"features[{name}]", 0)
+
         def compute():
             parts = []
             for rows in iter_chunks(self.X.shape[0]):
@@ -519,7 +524,6 @@ class TeacherProbe:
                 )
                 parts.append(np.asarray(out, dtype=np.float64).reshape(len(out), -1))
             feats = np.concatenate(parts, axis=0)
-            name = getattr(layer, "__name__", layer)
             self.rows_evaluated[f"features[{name}]"] = self.X.shape[0]
             if not np.isfinite(feats).all():
                 raise ValueError(
