@@ -230,12 +230,14 @@ def test_feature_matching_default_layer_is_the_last_hidden_one():
 
 
 def test_similarity_preserving_equals_formula():
-    """SP: ||normalize(Ht Ht^T) - normalize(Hs Hs^T)||_F^2 / b^2, one batch value."""
+    """SP: ||normalize(Ht Ht^T) - normalize(Hs Hs^T)||_F^2 / b^2 on batch-centred
+    features, one batch value."""
     term = SimilarityPreserving(teacher_layer="t", student_layer="hidden_2")
     batch = {term._key(): _t(HT2), "student:hidden_2": _t(HS2)}
     out = term.loss(None, batch, None)
 
     def gram(h):
+        h = h - h.mean(axis=0)  # columns centred over the batch
         g = h @ h.T
         return g / np.linalg.norm(g, axis=1, keepdims=True)
 

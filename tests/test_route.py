@@ -26,7 +26,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
-from sklearn_kd.losses import HPLoss, SoftTargets
+from sklearn_kd.losses import FeatureMatching, HPLoss, SoftTargets
 from sklearn_kd.students import MLP, DistillationNet
 from sklearn_kd.teachers import RouteSchedule, TeacherRoute
 from sklearn_kd.teachers._route import _Stage, route_starts
@@ -310,7 +310,7 @@ def test_fitted_student_does_not_keep_the_route():
     y_big = X_big[:, 0] - X_big[:, 1] ** 2
     boosting = GradientBoostingRegressor(n_estimators=6, max_depth=2, random_state=0)
     boosting.fit(X_big, y_big)
-    settings = {**FIT, "max_epochs": 2, "batch_size": 1000}
+    settings = {**FIT, "max_epochs": 6, "batch_size": 1000}
     route = TeacherRoute.from_staged(boosting, n_checkpoints=6)
     routed = DistilledRegressor(route, **settings).fit(X_big, y_big)
     plain = DistilledRegressor(boosting, **settings).fit(X_big, y_big)
@@ -343,6 +343,24 @@ def test_bad_milestones_are_refused(boosting, milestones):
         TeacherRoute([boosting, boosting, boosting], milestones=milestones)
     with pytest.raises(ValueError, match="2 increasing positive"):
         TeacherRoute.from_staged(boosting, 3, milestones=milestones)
+
+
+def test_route_with_more_checkpoints_than_epochs_is_refused(boosting):
+    """Every checkpoint needs an epoch; fewer epochs fail before any epoch."""
+    route = TeacherRoute.from_staged(boosting, 6)
+    model = DistilledRegressor(route, **FIT)  # max_epochs=4
+    with pytest.raises(ValueError, match="every checkpoint needs at least one"):
+        model.fit(X, Y)
+
+
+def test_staged_route_serves_features_from_the_whole_model(boosting):
+    """A from_staged route gives FitNets the final (whole) ensemble's trees."""
+    route = TeacherRoute.from_staged(boosting, 2)
+    term = FeatureMatching(teacher_layer="trees")
+    model = DistilledRegressor(route, terms=[("fit", term)], **FIT).fit(X, Y)
+    assert model.teacher_rows_evaluated_ == {"features[trees]": len(X)}
+    with pytest.raises(ValueError, match="exposes no hidden features"):
+        route.checkpoints[0].features(X, "trees")
 
 
 def test_milestones_beyond_training_are_refused(boosting):

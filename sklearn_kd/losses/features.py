@@ -157,7 +157,9 @@ class FeatureMatching(_OneLayerTerm):
 
 
 def similarity(features: torch.Tensor) -> torch.Tensor:
-    """Row-normalised batch similarity ``normalize(F F^T)`` of (b, w) features."""
+    """Row-normalised batch similarity ``normalize(F F^T)`` of (b, w) features,
+    each column centred over the batch first."""
+    features = features - features.mean(dim=0, keepdim=True)
     return F.normalize(features @ features.T, p=2, dim=1)
 
 
@@ -173,9 +175,14 @@ class SimilarityPreserving(_OneLayerTerm):
         \tilde G = \mathrm{row\_normalise}(H H^\top)
 
     on each batch of ``b`` rows, where :math:`H` holds the teacher's feature or
-    the student's layer output row by row. Only the geometry of the feature
-    spaces is matched, so their widths may differ and nothing is learned
-    besides the student. A batch-level loss: sample weights do not enter it.
+    the student's layer output row by row, each column centred over the batch.
+    Only the geometry of the feature spaces is matched, so their widths may
+    differ and nothing is learned besides the student. Centring both sides
+    differs from the paper (raw activations): the teacher's features are
+    standardised, and a non-negative ReLU layer could never reach the negative
+    similarities of centred ones. The loss is at most :math:`4/b`, so useful
+    weights grow with the batch size (the paper's 3000 at b=128; here about
+    ``b`` to ``10 b``). A batch-level loss: sample weights do not enter it.
 
     References
     ----------

@@ -149,14 +149,14 @@ def _is_tree_ensemble(estimator) -> bool:
     return hasattr(first, "tree_")
 
 
-def bagged_predictions(estimator, X, *, proba: bool) -> list:
+def bagged_predictions(estimator, X, *, proba: bool, limit=None) -> list:
     """Each member's prediction (or class probabilities) of a bagged ensemble,
-    on the columns that member was trained on."""
+    on the columns that member was trained on; the first ``limit`` members."""
     values = X.to_numpy() if is_dataframe(X) else np.asarray(X)
     values = np.asarray(values, dtype=np.float32)
     columns = getattr(estimator, "estimators_features_", None)
     out = []
-    for i, tree in enumerate(estimator.estimators_):
+    for i, tree in enumerate(estimator.estimators_[:limit]):
         rows = values if columns is None else values[:, columns[i]]
         out.append(tree.predict_proba(rows) if proba else tree.predict(rows))
     return out

@@ -186,7 +186,20 @@ class TeacherRoute(Teacher):
         return cls(copies, milestones=milestones)
 
 
-class _Stage(Teacher):
+class _Prefix(Teacher):
+    """A checkpoint made of the first ``size`` parts of a fitted ensemble; the
+    last one (the whole ensemble) also gives its features."""
+
+    def features(self, X, layer):
+        from sklearn_kd.teachers import as_teacher
+
+        whole = as_teacher(self.model)
+        if self.size < _n_parts(self.model):
+            return super().features(X, layer)
+        return whole.features(X, layer)
+
+
+class _Stage(_Prefix):
     """The first ``size`` stages of a boosted ensemble."""
 
     def __init__(self, model, size):
@@ -220,7 +233,7 @@ class _Stage(Teacher):
         return margins_to_logits(scores) if scores.ndim == 1 else scores
 
 
-class _TreePrefix(Teacher):
+class _TreePrefix(_Prefix):
     """The first ``size`` trees of a bagged ensemble, averaged as it averages."""
 
     def __init__(self, model, size):
@@ -237,9 +250,15 @@ class _TreePrefix(Teacher):
 
     def _query_chunk(self, X, signal):
         proba = signal == LOGITS
-        outputs = bagged_predictions(self.model, X, proba=proba)[: self.size]
+        outputs = bagged_predictions(self.model, X, proba=proba, limit=self.size)
         mean = np.mean(outputs, axis=0)
         return proba_to_logits(mean) if proba else mean
+
+
+def _n_parts(model) -> int:
+    if hasattr(model, "staged_predict"):
+        return _n_stages(model)
+    return len(model.estimators_)
 
 
 def _n_stages(model) -> int:
@@ -287,6 +306,12 @@ class RouteSchedule(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         n_checkpoints = next(iter(self.routes.values())).shape[1]
         self.starts_ = route_starts(n_checkpoints, net.max_epochs, self.milestones)
+        if net.max_epochs < n_checkpoints:
+            raise ValueError(
+                f"The route has {n_checkpoints} checkpoints but training runs "
+                f"{net.max_epochs} epoch(s): every checkpoint needs at least one. "
+                "Raise max_epochs or use fewer checkpoints."
+            )
         if self.starts_[-1] > net.max_epochs:
             raise ValueError(
                 f"The route's last milestone ({self.milestones[-1]}) is not before "
