@@ -574,8 +574,14 @@ class _BaseDistiller(_StudentInference, BaseEstimator, ABC):
         memory = check_memory(self.memory)
         if memory.location is None or is_plain_callable(self.teacher_):
             return lambda request, compute: compute()
+        # The cached values are targets: standardised by y's mean and scale,
+        # or aligned to y's classes, so those enter the key too.
+        targets = tuple(
+            getattr(self, name, None)
+            for name in ("_target_mean_", "_target_scale_", "classes_")
+        )
         try:
-            data_key = joblib.hash((self.teacher_, X_all))
+            data_key = joblib.hash((self.teacher_, X_all, targets))
         except Exception:  # any teacher joblib cannot pickle
             return lambda request, compute: compute()
         cached = memory.cache(cached_call, ignore=["compute"])

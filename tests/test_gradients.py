@@ -961,3 +961,26 @@ def test_input_gradient_matching_teaches_the_teachers_gradients():
     # gradients 0.71-0.73 (a gain of 0.18-0.21); half the gain is the margin.
     assert cos_grad > cos_hp + 0.1
     assert cos_grad > 0.6
+
+
+def test_memory_reuses_derivatives_only_for_the_same_targets(tmp_path):
+    """memory= serves a refit on the same data from the cache, but not a fit on
+    rescaled y, whose standardised targets (and derivatives) differ."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] - X[:, 1] ** 2
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    settings = {
+        "memory": str(tmp_path),
+        "terms": [("g", InputGradientMatching())],
+        "max_epochs": 2,
+        "random_state": 0,
+    }
+    label = "input_gradient[central]"
+    first = DistilledRegressor(forest, **settings).fit(X, y)
+    again = DistilledRegressor(forest, **settings).fit(X, y)
+    scaled = DistilledRegressor(forest, **settings).fit(X, 10 * y)
+    assert first.teacher_rows_evaluated_[label] == 2 * 3 * len(X)
+    assert again.teacher_rows_evaluated_[label] == 0
+    assert scaled.teacher_rows_evaluated_[label] == 2 * 3 * len(X)
+    np.testing.assert_array_equal(again.predict(X), first.predict(X))
