@@ -1,8 +1,9 @@
 """The example scripts: each one compiles and documents itself; the quickest run.
 
 Every script is checked without running it (it parses, has a module docstring
-that says how to run it and offers ``--quick``). The two quickest run in
-their ``--quick`` setting, in this process (a subprocess would import torch
+that says how to run it and offers ``--quick``). The quickest (the two seed
+reproductions and the gradient, feature and route examples) run in their
+``--quick`` setting, in this process (a subprocess would import torch
 again), a few seconds each; the others take tens of seconds even then.
 """
 
@@ -64,3 +65,16 @@ def test_seed_cnn_digits_quick(capsys):
     assert results["teacher"] > 50
     assert np.all(results["scratch"] > 30) and np.all(results["distilled"] > 30)
     assert "distillation gain" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script",
+    ["gradient_matching.py", "feature_matching.py", "route_distillation.py"],
+)
+def test_term_family_example_runs_quick(script, capsys, monkeypatch):
+    """The examples of the gradient, feature and route terms run end to end."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # as the scripts set it
+    main = runpy.run_path(str(EXAMPLES / script))["main"]
+    main(["--quick"])
+    assert capsys.readouterr().out.strip()
