@@ -1,0 +1,174 @@
+"""How a distiller gets what it needs from its teacher, once per fit.
+
+The queries of the teacher's outputs (cached by ``memory``, out of fold with
+``teacher_cv``, checkpoint by checkpoint for a route) and of the signals the
+terms compute themselves through a :class:`TeacherProbe` (derivatives,
+hidden features). A mixin of ``_BaseDistiller``: it reads the distiller's
+parameters and task hooks (``_teacher_targets``, ``_resolve_member``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import joblib
+import numpy as np
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_memory
+
+from sklearn_kd._utils import take_rows
+from sklearn_kd.losses import DistillationTerm
+from sklearn_kd.teachers import LOGITS, PREDICTION, as_teacher
+from sklearn_kd.teachers._gradients import TeacherProbe, input_space
+from sklearn_kd.teachers._resolve import (
+    cached_call,
+    cached_query,
+    is_plain_callable,
+    is_unfitted_estimator,
+)
+from sklearn_kd.teachers._route import stack_route
+
+
+class _TeacherQueries:
+    """The teacher-facing half of the fit pipeline."""
+
+    def _term_signals(self, active, adapter, X, X_all, known, n_student, seed, device):
+        """Signals the terms compute themselves (teacher derivatives, ...).
+
+        Returns the per-row signals (``known`` included), the shared ones and
+        the rows the teacher evaluated for them.
+        """
+        askers = [
+            term
+            for _, term in active
+            if type(term).teacher_signals is not DistillationTerm.teacher_signals
+        ]
+        if not askers:
+            return known, {}, {}
+        signal = PREDICTION if self._task == "regression" else LOGITS
+
+        def outputs(rows):
+            return self._teacher_targets(adapter, adapter.query(rows, [signal]))[signal]
+
+        def linear_targets(derivatives):
+            if self._task == "regression":
+                return derivatives / np.reshape(self._target_scale_, (1, -1, 1))
+            columns = adapter.class_columns(self.classes_, derivatives.shape[1])
+            return derivatives[:, columns, :]
+
+        try:
+            space, space_error = (
+                input_space(X, self.preprocessor_, n_student),
+                None,
+            )
+        except ValueError as err:
+            space, space_error = None, str(err)
+        probe = TeacherProbe(
+            adapter=adapter,
+            X=X_all,
+            outputs=outputs,
+            linear_targets=linear_targets,
+            space=space,
+            space_error=space_error,
+            task=self._task,
+            seed=seed,
+            device=device,
+            known=known,
+            store=self._signal_store(X_all),
+        )
+        per_row, shared = dict(known), {}
+        for term in askers:
+            for key, value in term.teacher_signals(probe).items():
+                if key.startswith("shared:"):
+                    shared[key] = value
+                else:
+                    per_row[key] = value
+        return per_row, shared, dict(probe.rows_evaluated)
+
+    def _query_route(self, route, X_all, required):
+        """Every checkpoint's targets, stacked: ``{signal: (n, C, width)}``."""
+
+        def compute():
+            return [
+                self._teacher_targets(c, c.query(X_all, required))
+                for c in route.checkpoints
+            ]
+
+        store = self._signal_store(X_all)
+        return stack_route(store(("route", tuple(required)), compute))
+
+    def _signal_store(self, X_all):
+        """``store(request, compute)`` for the probe: ``memory`` when set.
+
+        Teacher derivatives cost many teacher calls; with ``memory`` a search
+        over term weights computes them once per training set.
+        """
+        memory = check_memory(self.memory)
+        if memory.location is None or is_plain_callable(self.teacher_):
+            return lambda request, compute: compute()
+        # The cached values are targets: standardised by y's mean and scale,
+        # or aligned to y's classes, so those enter the key too.
+        targets = tuple(
+            getattr(self, name, None)
+            for name in ("_target_mean_", "_target_scale_", "classes_")
+        )
+        try:
+            data_key = joblib.hash((self.teacher_, X_all, targets))
+        except Exception:  # any teacher joblib cannot pickle
+            return lambda request, compute: compute()
+        cached = memory.cache(cached_call, ignore=["compute"])
+        return lambda request, compute: cached(
+            joblib.hash((data_key, request)), compute
+        )
+
+    def _out_of_fold_targets(self, X, y, signals, sample_weight):
+        """Teacher targets for the labeled rows from clones fitted on other folds.
+
+        A forest or a boosted ensemble nearly memorises its training rows, so
+        its in-sample outputs there carry little beyond ``y``; a clone that did
+        not see a row gives that row an honest label.
+        """
+        if not is_unfitted_estimator(self.teacher):
+            raise ValueError(
+                "teacher_cv needs an unfitted teacher: the distiller must fit clones "
+                "of it on folds of X. A fitted teacher (or a module, a callable, a "
+                "list) cannot be refitted; pass teacher_cv=None."
+            )
+        splitter = check_cv(
+            self.teacher_cv, y, classifier=self._task == "classification"
+        )
+        out = None
+        for train, test in splitter.split(X, y):
+            weight = None if sample_weight is None else sample_weight[train]
+            fold_teacher = self._resolve_member(
+                self.teacher, take_rows(X, train), take_rows(y, train), weight
+            )
+            fold_adapter = as_teacher(fold_teacher)
+            raw = fold_adapter.query(take_rows(X, test), signals)
+            targets = self._teacher_targets(fold_adapter, raw)
+            if out is None:
+                out = {k: np.empty((len(X), v.shape[1])) for k, v in targets.items()}
+            for key, values in targets.items():
+                out[key][test] = values
+        return out
+
+    def _query_teacher(self, adapter, X, signals):
+        """The teacher's signals on ``X``, from ``memory`` when it has them."""
+        memory = check_memory(self.memory)
+        if memory.location is None:
+            return adapter.query(X, signals)
+        try:
+            key = joblib.hash((self.teacher_, X, tuple(signals)))
+        except Exception:  # any teacher joblib cannot pickle
+            key = None
+        if key is None or is_plain_callable(self.teacher_):
+            warnings.warn(
+                f"memory is ignored for the teacher {adapter.name}: a plain callable "
+                "cannot be fingerprinted, so its outputs could come back stale. "
+                "Cache needs an estimator, Pipeline, torch module or skorch net.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return adapter.query(X, signals)
+        cached = memory.cache(cached_query, ignore=["adapter", "X"])
+        return cached(key, tuple(signals), adapter, X)
