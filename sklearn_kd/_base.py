@@ -394,13 +394,16 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
         X_all = X if extra is None else concat_rows(X, extra)
         n_extra = len(X_all) - len(X)
         start = time.perf_counter()
+        store = self._teacher_store(X_all, adapter)
         routes = None
         if isinstance(adapter, TeacherRoute) and required:
-            routes = self._query_route(adapter, X_all, required)
+            routes = self._query_route(adapter, X_all, required, store)
             # Training starts on the earliest checkpoint; RouteSchedule moves on.
             signals = {k: v[:, 0].numpy().astype(np.float64) for k, v in routes.items()}
         else:
-            signals = self._query_teacher(adapter, X_all, required) if required else {}
+            signals = (
+                self._query_teacher(adapter, X_all, required, store) if required else {}
+            )
             signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.
@@ -414,7 +417,7 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
         self.device_ = device
         start = time.perf_counter()
         signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
-            active, adapter, X, X_all, signals, Xs.shape[1], seed, device
+            active, adapter, X, X_all, signals, Xs.shape[1], seed, device, store
         )
         self.teacher_query_seconds_ += time.perf_counter() - start
         tensors = {"X": torch.from_numpy(Xs)}

@@ -19,10 +19,9 @@ from sklearn.utils.validation import check_memory
 from sklearn_kd._utils import take_rows
 from sklearn_kd.losses import DistillationTerm
 from sklearn_kd.teachers import LOGITS, PREDICTION, as_teacher
-from sklearn_kd.teachers._gradients import TeacherProbe, input_space
+from sklearn_kd.teachers._gradients import TeacherProbe, input_space, no_cache
 from sklearn_kd.teachers._resolve import (
     cached_call,
-    cached_query,
     is_plain_callable,
     is_unfitted_estimator,
 )
@@ -32,7 +31,9 @@ from sklearn_kd.teachers._route import stack_route
 class _TeacherQueries:
     """The teacher-facing half of the fit pipeline."""
 
-    def _term_signals(self, active, adapter, X, X_all, known, n_student, seed, device):
+    def _term_signals(
+        self, active, adapter, X, X_all, known, n_student, seed, device, store
+    ):
         """Signals the terms compute themselves (teacher derivatives, ...).
 
         Returns the per-row signals (``known`` included), the shared ones and
@@ -74,7 +75,7 @@ class _TeacherQueries:
             seed=seed,
             device=device,
             known=known,
-            store=self._signal_store(X_all),
+            store=store,
         )
         per_row, shared = dict(known), {}
         for term in askers:
@@ -85,7 +86,7 @@ class _TeacherQueries:
                     per_row[key] = value
         return per_row, shared, dict(probe.rows_evaluated)
 
-    def _query_route(self, route, X_all, required):
+    def _query_route(self, route, X_all, required, store):
         """Every checkpoint's targets, stacked: ``{signal: (n, C, width)}``."""
 
         def compute():
@@ -94,32 +95,57 @@ class _TeacherQueries:
                 for c in route.checkpoints
             ]
 
-        store = self._signal_store(X_all)
         return stack_route(store(("route", tuple(required)), compute))
 
-    def _signal_store(self, X_all):
-        """``store(request, compute)`` for the probe: ``memory`` when set.
+    def _teacher_store(self, X_all, adapter):
+        """``store(request, compute)``: ``compute()``, from ``memory`` when set.
 
-        Teacher derivatives cost many teacher calls; with ``memory`` a search
-        over term weights computes them once per training set.
+        One per fit, for everything asked of the teacher on the transfer rows
+        ``X_all`` (outputs, route checkpoints, derivatives, features): the
+        teacher and the rows are hashed once, on first use, and each request
+        is cached under that hash and its own key. Derivatives cost many
+        teacher calls; with ``memory`` a search over term weights computes
+        them once per training set.
         """
         memory = check_memory(self.memory)
-        if memory.location is None or is_plain_callable(self.teacher_):
-            return lambda request, compute: compute()
-        # The cached values are targets: standardised by y's mean and scale,
+        if memory.location is None:
+            return no_cache
+        cached = memory.cache(cached_call, ignore=["compute"])
+        data_key = []
+
+        def store(request, compute):
+            if not data_key:
+                data_key.append(self._data_key(X_all, adapter))
+            if data_key[0] is None:
+                return compute()
+            return cached(joblib.hash((data_key[0], request)), compute)
+
+        return store
+
+    def _data_key(self, X_all, adapter):
+        """Hash of the teacher, the rows and the target encoding; None (with a
+        warning) for a teacher that cannot be fingerprinted."""
+        # Cached values may be targets: standardised by y's mean and scale,
         # or aligned to y's classes, so those enter the key too.
         targets = tuple(
             getattr(self, name, None)
             for name in ("_target_mean_", "_target_scale_", "classes_")
         )
-        try:
-            data_key = joblib.hash((self.teacher_, X_all, targets))
-        except Exception:  # any teacher joblib cannot pickle
-            return lambda request, compute: compute()
-        cached = memory.cache(cached_call, ignore=["compute"])
-        return lambda request, compute: cached(
-            joblib.hash((data_key, request)), compute
-        )
+        key = None
+        if not is_plain_callable(self.teacher_):
+            try:
+                key = joblib.hash((self.teacher_, X_all, targets))
+            except Exception:  # any teacher joblib cannot pickle
+                key = None
+        if key is None:
+            warnings.warn(
+                f"memory is ignored for the teacher {adapter.name}: a plain callable "
+                "cannot be fingerprinted, so its outputs could come back stale. "
+                "Cache needs an estimator, Pipeline, torch module or skorch net.",
+                UserWarning,
+                stacklevel=5,
+            )
+        return key
 
     def _out_of_fold_targets(self, X, y, signals, sample_weight):
         """Teacher targets for the labeled rows from clones fitted on other folds.
@@ -152,23 +178,8 @@ class _TeacherQueries:
                 out[key][test] = values
         return out
 
-    def _query_teacher(self, adapter, X, signals):
+    def _query_teacher(self, adapter, X, signals, store):
         """The teacher's signals on ``X``, from ``memory`` when it has them."""
-        memory = check_memory(self.memory)
-        if memory.location is None:
-            return adapter.query(X, signals)
-        try:
-            key = joblib.hash((self.teacher_, X, tuple(signals)))
-        except Exception:  # any teacher joblib cannot pickle
-            key = None
-        if key is None or is_plain_callable(self.teacher_):
-            warnings.warn(
-                f"memory is ignored for the teacher {adapter.name}: a plain callable "
-                "cannot be fingerprinted, so its outputs could come back stale. "
-                "Cache needs an estimator, Pipeline, torch module or skorch net.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return adapter.query(X, signals)
-        cached = memory.cache(cached_query, ignore=["adapter", "X"])
-        return cached(key, tuple(signals), adapter, X)
+        return store(
+            ("outputs", tuple(signals)), lambda: adapter.query(X, list(signals))
+        )

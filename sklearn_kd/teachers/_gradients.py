@@ -286,8 +286,8 @@ def _concat(a, b):
     return np.concatenate([a, b], axis=0)
 
 
-def _compute(request, compute):
-    """The default ``store``: no cache."""
+def no_cache(request, compute):
+    """A ``store`` without cache: ``compute()`` every time."""
     return compute()
 
 
@@ -347,7 +347,7 @@ class TeacherProbe:
     seed: int
     device: torch.device
     known: dict = field(default_factory=dict)
-    store: object = _compute
+    store: object = no_cache
 
     rows_evaluated: dict = field(default_factory=dict)
     _memo: dict = field(default_factory=dict)

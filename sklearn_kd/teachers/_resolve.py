@@ -25,11 +25,6 @@ def is_unfitted_estimator(obj) -> bool:
     return False
 
 
-def cached_query(key, signals, adapter, X):
-    """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
-    return adapter.query(X, list(signals))
-
-
 def cached_call(key, compute):
     """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
     return compute()
