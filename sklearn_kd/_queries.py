@@ -143,7 +143,7 @@ class _TeacherQueries:
                 "cannot be fingerprinted, so its outputs could come back stale. "
                 "Cache needs an estimator, Pipeline, torch module or skorch net.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         return key
 
