@@ -29,7 +29,7 @@ from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._objective import TASK_LOSSES
 from sklearn_kd.losses._registry import register_term
 from sklearn_kd.students._net import INPUT
-from sklearn_kd.teachers._gradients import capture_output, find_layer
+from sklearn_kd.teachers._gradients import capture_output, find_layer, jacobian_rows
 
 _TARGETS = StrOptions({"output", "loss"})
 
@@ -48,20 +48,17 @@ def student_input_grads(y_pred, batch, student, target: str, task: str):
             # Validation (no graph) or a net that did not mark the input.
             x = x.detach().requires_grad_(True)
             y_pred = student(x)
-        if target == "loss":
-            rows = TASK_LOSSES[_task_loss(task)](y_pred, batch["y"])
-            grad = torch.autograd.grad(
-                rows.sum(), x, create_graph=training, retain_graph=True
-            )[0]
-            return grad.unsqueeze(1)
-        grads = [
-            torch.autograd.grad(
-                y_pred[:, o].sum(), x, create_graph=training, retain_graph=True
-            )[0]
-            for o in range(y_pred.shape[1])
-        ]
-    jac = torch.stack(grads, dim=1)
-    return _centre(jac, task)
+        f = _differentiated(y_pred, batch, target, task)
+        jac = jacobian_rows(f, x, create_graph=training)
+    return _centre(jac, task) if target == "output" else jac
+
+
+def _differentiated(y_pred, batch, target, task):
+    """What ``target`` differentiates, (b, n): the outputs, or the per-row task
+    loss at the labels as one column."""
+    if target == "loss":
+        return TASK_LOSSES[_task_loss(task)](y_pred, batch["y"]).unsqueeze(1)
+    return y_pred
 
 
 def teacher_grads(derivatives, outputs, y, target: str, task: str):
@@ -444,21 +441,8 @@ class LayerGradientMatching(DistillationTerm):
         layer = find_layer(student, self.student_layer, "student")
         with torch.enable_grad(), capture_output(layer) as seen:
             out = student(batch[INPUT])
-            act = seen[0]
-            if self.target == "loss":
-                rows = TASK_LOSSES[_task_loss(task)](out, batch["y"])
-                grads = [rows.sum()]
-            else:
-                grads = [out[:, o].sum() for o in range(out.shape[1])]
-            jac = torch.stack(
-                [
-                    torch.autograd.grad(
-                        g, act, create_graph=training, retain_graph=True
-                    )[0].flatten(1)
-                    for g in grads
-                ],
-                dim=1,
-            )
+            f = _differentiated(out, batch, self.target, task)
+            jac = jacobian_rows(f, seen[0], create_graph=training)
         if self.target == "output":
             jac = _centre(jac, task)
         mapped = module(jac)

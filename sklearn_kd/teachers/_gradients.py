@@ -212,14 +212,25 @@ def exact_derivatives(
     for rows in iter_chunks(len(values), chunk_size):
         x = torch.tensor(values[rows], device=device, requires_grad=True)
         with torch.enable_grad():
-            out = function(x)
-            grads = [
-                torch.autograd.grad(out[:, o].sum(), x, retain_graph=True)[0]
-                for o in range(out.shape[1])
-            ]
-        jac = torch.stack(grads, dim=1)[:, :, cols] * std
+            jac = jacobian_rows(function(x), x)[:, :, cols] * std
         parts.append(jac.detach().to("cpu", torch.float64).numpy())
     return np.concatenate(parts, axis=0), len(values)
+
+
+def jacobian_rows(outputs, wrt, *, create_graph=False):
+    """Per-row Jacobian of ``outputs`` (b, n) by ``wrt`` (b, ...): (b, n, width).
+
+    One backward pass per output column, of the column's sum: rows are
+    independent (no batch statistics), so row ``i`` of the gradient is row
+    ``i``'s own derivative. The graph is kept for the caller.
+    """
+    grads = [
+        torch.autograd.grad(
+            outputs[:, o].sum(), wrt, create_graph=create_graph, retain_graph=True
+        )[0].reshape(len(wrt), -1)
+        for o in range(outputs.shape[1])
+    ]
+    return torch.stack(grads, dim=1)
 
 
 def find_layer(module, name: str, owner: str):
@@ -473,12 +484,7 @@ class TeacherProbe:
                 x = torch.tensor(values[rows], device=self.device, requires_grad=True)
                 with torch.enable_grad():
                     out = function(x)
-                    act = seen[0]
-                    grads = [
-                        torch.autograd.grad(out[:, o].sum(), act, retain_graph=True)[0]
-                        for o in range(out.shape[1])
-                    ]
-                jac = torch.stack([g.reshape(len(x), -1) for g in grads], dim=1)
+                    jac = jacobian_rows(out, seen[0])
                 parts.append(jac.to("cpu", torch.float64).numpy())
         # Raw outputs to targets: linear per output (scale or class columns),
         # so the layer Jacobian maps like the input one.
