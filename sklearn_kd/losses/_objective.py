@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sklearn_kd.losses._base import DistillationTerm
+from sklearn_kd.teachers._gradients import layer_widths
 
 
 def _mse_rows(y_pred, y_true):
@@ -107,7 +108,9 @@ class Objective(nn.Module):
         context = {
             **self.context,
             "student": student,
-            "layer_widths": self._layer_widths(student),
+            "layer_widths": layer_widths(
+                student, self.read_layers(student), self.context["n_inputs"]
+            ),
         }
         self.term_modules = nn.ModuleDict()
         self.adversaries = nn.ModuleDict()
@@ -128,40 +131,6 @@ class Objective(nn.Module):
             if term.weight > 0:
                 names += [n for n in term.read_layers(student) if n not in names]
         return names
-
-    def _layer_widths(self, student) -> dict[str, int]:
-        """Width of each layer in :meth:`read_layers`, from a two-row probe."""
-        from sklearn_kd.teachers._gradients import capture_output, find_layer
-
-        names = self.read_layers(student)
-        if not names:
-            return {}
-        param = next(iter(student.parameters()), None)
-        probe = torch.zeros(2, self.context["n_inputs"])
-        if param is not None:
-            probe = probe.to(param.device, param.dtype)
-        widths = {}
-        was_training = student.training
-        student.eval()
-        try:
-            for name in names:
-                layer = find_layer(student, name, "student")
-                try:
-                    with capture_output(layer) as seen, torch.no_grad():
-                        student(probe)
-                except RuntimeError as err:
-                    raise ValueError(
-                        f"The student cannot take the {probe.shape[1]} input columns "
-                        f"the preprocessed X has: {err}"
-                    ) from err
-                widths[name] = seen[0].reshape(2, -1).shape[1]
-        finally:
-            student.train(was_training)
-        return widths
-
-    def student_parameters(self):
-        """The term parameters the student's optimizer trains (not adversaries')."""
-        return self.term_modules.parameters()
 
     def adversary_losses(self) -> dict[str, torch.Tensor]:
         """Each adversary's loss on what its term saw in the last batch."""

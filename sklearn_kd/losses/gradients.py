@@ -29,7 +29,12 @@ from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._objective import TASK_LOSSES
 from sklearn_kd.losses._registry import register_term
 from sklearn_kd.students._net import INPUT
-from sklearn_kd.teachers._gradients import capture_output, find_layer, jacobian_rows
+from sklearn_kd.teachers._gradients import (
+    capture_output,
+    find_layer,
+    jacobian_rows,
+    layer_widths,
+)
 
 _TARGETS = StrOptions({"output", "loss"})
 
@@ -418,20 +423,8 @@ class LayerGradientMatching(DistillationTerm):
         return out
 
     def make_module(self, context):
-        student = context["student"]
-        layer = find_layer(student, self.student_layer, "student")
-        probe = torch.zeros(2, context["n_inputs"])
-        for tensor in student.parameters():
-            probe = probe.to(tensor.device, tensor.dtype)
-            break
-        was_training = student.training
-        student.eval()
-        try:
-            with capture_output(layer) as seen, torch.no_grad():
-                student(probe)
-        finally:
-            student.train(was_training)
-        width = seen[0].reshape(2, -1).shape[1]
+        name = self.student_layer
+        width = layer_widths(context["student"], [name], context["n_inputs"])[name]
         _, n_teacher = context["shapes"][self._key()]
         return nn.Linear(width, n_teacher, bias=False)
 

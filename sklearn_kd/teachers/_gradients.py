@@ -270,6 +270,41 @@ def capture_output(layer):
         handle.remove()
 
 
+def layer_widths(student, names, n_inputs: int) -> dict:
+    """Width (per row, flattened) of each named layer of ``student``, from one
+    forward pass on two rows of zeros in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If a layer is missing, or the student cannot take ``n_inputs`` columns.
+    """
+    layers = {name: find_layer(student, name, "student") for name in names}
+    if not layers:
+        return {}
+    param = next(iter(student.parameters()), None)
+    probe = torch.zeros(2, n_inputs)
+    if param is not None:
+        probe = probe.to(param.device, param.dtype)
+    was_training = student.training
+    student.eval()
+    try:
+        with contextlib.ExitStack() as stack, torch.no_grad():
+            seen = {
+                name: stack.enter_context(capture_output(layer))
+                for name, layer in layers.items()
+            }
+            student(probe)
+    except RuntimeError as err:
+        raise ValueError(
+            f"The student cannot take the {n_inputs} input columns the "
+            f"preprocessed X has: {err}"
+        ) from err
+    finally:
+        student.train(was_training)
+    return {name: caught[0].reshape(2, -1).shape[1] for name, caught in seen.items()}
+
+
 def _repeat_rows(X, k: int):
     """Each row ``k`` times in a row, numeric columns as float64."""
     if is_dataframe(X):
