@@ -24,8 +24,14 @@ from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._registry import register_term
 
 
-def last_hidden_layer(student: nn.Module) -> str:
-    """The last submodule named ``hidden_<k>`` (the default MLP's layers)."""
+def hidden_layers(student: nn.Module) -> list[str]:
+    """Names of the submodules named ``hidden_<k>`` (the default MLP's layers).
+
+    Raises
+    ------
+    ValueError
+        If there is none; the message lists the student's layers.
+    """
     names = [
         n.split(".")[-1]
         for n, _ in student.named_modules()
@@ -37,7 +43,12 @@ def last_hidden_layer(student: nn.Module) -> str:
             "The student has no layer named hidden_<k>; give student_layer, one of "
             f"{listed}."
         )
-    return names[-1]
+    return names
+
+
+def last_hidden_layer(student: nn.Module) -> str:
+    """The last submodule named ``hidden_<k>``."""
+    return hidden_layers(student)[-1]
 
 
 def _feature_key(layer, n_components) -> str:
@@ -343,14 +354,7 @@ class AttentionFeatureMatching(DistillationTerm):
     def read_layers(self, student):
         if self.student_layers is not None:
             return tuple(self.student_layers)
-        names = [
-            n.split(".")[-1]
-            for n, _ in student.named_modules()
-            if n.split(".")[-1].startswith("hidden_")
-        ]
-        if not names:
-            last_hidden_layer(student)  # raises with the layer list
-        return tuple(names)
+        return tuple(hidden_layers(student))
 
     def make_module(self, context):
         names = self.read_layers(context["student"])
