@@ -32,6 +32,26 @@ def take_rows(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
+def float32_values(X, owner: str) -> np.ndarray:
+    """``X`` (an array or a numeric DataFrame) as float32 values for a torch model.
+
+    Raises
+    ------
+    TypeError
+        If a DataFrame has non-numeric columns; ``owner`` names the model.
+    """
+    if is_dataframe(X):
+        try:
+            return X.to_numpy(dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"The {owner} needs numeric X; got a DataFrame with non-numeric "
+                "columns. Encode them first, or wrap the module in a callable that "
+                "does."
+            ) from None
+    return np.asarray(X, dtype=np.float32)
+
+
 def iter_chunks(n_samples: int, chunk_size: int = CHUNK_SIZE) -> Iterator[slice]:
     """Consecutive slices covering ``range(n_samples)``."""
     for start in range(0, n_samples, chunk_size):

@@ -23,7 +23,7 @@ import itertools
 import numpy as np
 import torch
 
-from sklearn_kd._utils import is_dataframe
+from sklearn_kd._utils import float32_values, is_dataframe
 
 #: The feature name of the per-tree prediction matrix.
 TREES = "trees"
@@ -34,10 +34,9 @@ def torch_features(module, device, X, layer_name: str, owner: str) -> np.ndarray
     from sklearn_kd.teachers._gradients import capture_output, find_layer
 
     layer = find_layer(module, layer_name, owner)
-    values = X.to_numpy(dtype=np.float32) if is_dataframe(X) else X
     param = next(iter(module.parameters()), None)
     dtype = torch.float32 if param is None else param.dtype
-    batch = torch.tensor(np.asarray(values), device=device, dtype=dtype)
+    batch = torch.tensor(float32_values(X, owner), device=device, dtype=dtype)
     was_training = module.training
     module.eval()
     try:

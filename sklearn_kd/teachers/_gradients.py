@@ -31,7 +31,13 @@ import numpy as np
 import torch
 
 from sklearn_kd._preprocessing import TabularEncoder
-from sklearn_kd._utils import CHUNK_SIZE, is_dataframe, iter_chunks, take_rows
+from sklearn_kd._utils import (
+    CHUNK_SIZE,
+    float32_values,
+    is_dataframe,
+    iter_chunks,
+    take_rows,
+)
 
 #: Derivative methods a gradient term may ask for.
 METHODS = ("auto", "exact", "central", "directions")
@@ -204,8 +210,7 @@ def exact_derivatives(
     n_evaluated : int
         Rows the teacher evaluated (forward and backward): ``n_samples``.
     """
-    values = X.to_numpy(dtype=np.float32) if is_dataframe(X) else X
-    values = np.asarray(values, dtype=np.float32)
+    values = float32_values(X, "teacher")
     std = torch.as_tensor(space.raw_std, dtype=torch.float32, device=device)
     cols = torch.as_tensor(space.raw_positions, device=device)
     parts = []
@@ -511,8 +516,7 @@ class TeacherProbe:
                 f"teacher {self.adapter.name} has no layers to differentiate by."
             )
         target = find_layer(module, layer, f"teacher {self.adapter.name}")
-        values = self.X.to_numpy(dtype=np.float32) if is_dataframe(self.X) else self.X
-        values = np.asarray(values, dtype=np.float32)
+        values = float32_values(self.X, f"teacher {self.adapter.name}")
         parts = []
         with capture_output(target) as seen:
             for rows in iter_chunks(len(values)):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from sklearn_kd._utils import is_dataframe
+from sklearn_kd._utils import float32_values
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher
 from sklearn_kd.teachers._features import torch_features
 
@@ -62,17 +61,9 @@ class TorchTeacher(Teacher):
         return function
 
     def _query_chunk(self, X, signal):
-        if is_dataframe(X):
-            try:
-                X = X.to_numpy(dtype=np.float32)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"The torch teacher {self.name} needs numeric X; got a DataFrame "
-                    "with non-numeric columns. Encode them first, or wrap the module "
-                    "in a callable that does."
-                ) from None
+        values = float32_values(X, f"torch teacher {self.name}")
         # A copy: pandas 3 hands out read-only arrays, which torch warns about.
-        batch = torch.tensor(np.asarray(X, dtype=np.float32), device=self._device())
+        batch = torch.tensor(values, device=self._device())
         was_training = self.module.training
         self.module.eval()
         try:
