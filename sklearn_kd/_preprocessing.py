@@ -122,7 +122,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 numeric = X.to_numpy(dtype=np.float64)
             else:
                 numeric = np.asarray(X, dtype=np.float64)
-            self._check_finite(numeric, self.numeric_columns_)
+            check_finite_columns(numeric, self.numeric_columns_)
             return ((numeric - self.mean_) / self.scale_).astype(np.float32)
         if len(X) <= _SMALL_FRAME:
             values = X.to_numpy()
@@ -140,7 +140,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 for cats, col in zip(self.categories_, columns, strict=True)
             ]
             missing = [col.isna().to_numpy() for col in columns]
-        self._check_finite(numeric, self.numeric_columns_)
+        check_finite_columns(numeric, self.numeric_columns_)
         for col, mask in zip(self.categorical_columns_, missing, strict=True):
             if mask.any():
                 raise ValueError(
@@ -169,16 +169,24 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             names.extend(f"{col}_{cat}" for cat in cats)
         return np.asarray(names, dtype=object)
 
-    @staticmethod
-    def _check_finite(numeric, columns):
-        finite = np.isfinite(numeric)
-        if not finite.all():
-            bad = int(np.flatnonzero(~finite.all(axis=0))[0])
-            raise ValueError(
-                f"Input X contains NaN or infinity in column {columns[bad]!r} "
-                f"({int((~finite[:, bad]).sum())} row(s)). Impute or drop them "
-                "first, for example with sklearn.impute.SimpleImputer."
-            )
+
+def check_finite_columns(numeric: np.ndarray, columns) -> None:
+    """Raise a ValueError naming the first column of ``numeric`` with NaN or inf.
+
+    Parameters
+    ----------
+    numeric : ndarray of shape (n_samples, n_columns)
+    columns : sequence
+        Column names (or positions), for the message.
+    """
+    finite = np.isfinite(numeric)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite.all(axis=0))[0])
+        raise ValueError(
+            f"Input X contains NaN or infinity in column {columns[bad]!r} "
+            f"({int((~finite[:, bad]).sum())} row(s)). Impute or drop them "
+            "first, for example with sklearn.impute.SimpleImputer."
+        )
 
 
 def _category_index(categories):

@@ -12,7 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils.metaestimators import available_if
 
 from sklearn_kd._data import check_frame_finite
-from sklearn_kd._preprocessing import pd_isna, to_float32_matrix
+from sklearn_kd._preprocessing import check_finite_columns, pd_isna, to_float32_matrix
 from sklearn_kd._utils import is_dataframe, resolve_device
 from sklearn_kd.export._graph import (
     _FORMAT,
@@ -165,7 +165,7 @@ class _ExportedStudent:
                 "Input X has values that are not numbers in the numeric columns "
                 f"{meta['numeric_names']}."
             ) from None
-        self._check_finite(numeric, meta["numeric_names"])
+        check_finite_columns(numeric, meta["numeric_names"])
         inputs = {"numeric": numeric.astype(np.float32)}
         if not np.isfinite(inputs["numeric"]).all():
             raise ValueError("Input X has numbers too large for float32.")
@@ -227,17 +227,6 @@ class _ExportedStudent:
                 f"expecting {self.n_features_in_} features as input."
             )
         return X
-
-    @staticmethod
-    def _check_finite(numeric, names):
-        finite = np.isfinite(numeric)
-        if not finite.all():
-            bad = int(np.flatnonzero(~finite.all(axis=0))[0])
-            raise ValueError(
-                f"Input X contains NaN or infinity in column {names[bad]!r} "
-                f"({int((~finite[:, bad]).sum())} row(s)). Impute or drop them "
-                "first, for example with sklearn.impute.SimpleImputer."
-            )
 
     def _run(self, inputs, output):
         """The graph's output named ``output`` on ``inputs``, as a numpy array."""
