@@ -398,8 +398,12 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
         routes = None
         if isinstance(adapter, TeacherRoute) and required:
             routes = self._query_route(adapter, X_all, required, store)
-            # Training starts on the earliest checkpoint; RouteSchedule moves on.
-            signals = {k: v[:, 0].numpy().astype(np.float64) for k, v in routes.items()}
+            # The final checkpoint's outputs: what the terms' own signals
+            # (derivatives, features) are taken from. RouteSchedule sets the
+            # earliest checkpoint's before the first epoch and moves on.
+            signals = {
+                k: v[:, -1].numpy().astype(np.float64) for k, v in routes.items()
+            }
         else:
             signals = (
                 self._query_teacher(adapter, X_all, required, store) if required else {}

@@ -26,7 +26,12 @@ from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
-from sklearn_kd.losses import FeatureMatching, HPLoss, SoftTargets
+from sklearn_kd.losses import (
+    FeatureMatching,
+    HPLoss,
+    InputGradientMatching,
+    SoftTargets,
+)
 from sklearn_kd.students import MLP, DistillationNet
 from sklearn_kd.teachers import RouteSchedule, TeacherRoute
 from sklearn_kd.teachers._route import _Stage, route_starts
@@ -361,6 +366,27 @@ def test_staged_route_serves_features_from_the_whole_model(boosting):
     assert model.teacher_rows_evaluated_ == {"features[trees]": len(X)}
     with pytest.raises(ValueError, match="exposes no hidden features"):
         route.checkpoints[0].features(X, "trees")
+
+
+def test_route_terms_read_the_final_teachers_outputs(boosting, monkeypatch):
+    """Terms computing their own signals on a route see the final checkpoint's
+    outputs (matching its derivatives), not the earliest one's."""
+    from sklearn_kd.teachers._gradients import TeacherProbe
+
+    seen = []
+    original = TeacherProbe.teacher_outputs
+
+    def spy(self):
+        seen.append(original(self))
+        return seen[-1]
+
+    monkeypatch.setattr(TeacherProbe, "teacher_outputs", spy)
+    route = TeacherRoute.from_staged(boosting, 2)
+    term = InputGradientMatching(target="loss")
+    model = DistilledRegressor(route, terms=[("g", term)], **FIT).fit(X, Y)
+    final = (boosting.predict(X) - model._target_mean_) / model._target_scale_
+    np.testing.assert_allclose(seen[0][:, 0], final)
+    assert model.history_[:, "teacher_checkpoint"][0] == 0
 
 
 def test_milestones_beyond_training_are_refused(boosting):
