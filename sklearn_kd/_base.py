@@ -32,6 +32,7 @@ from sklearn_kd._preprocessing import (
     make_auto_preprocessor,
 )
 from sklearn_kd._queries import _TeacherQueries
+from sklearn_kd._student_encoding import _StudentEncoding
 from sklearn_kd._utils import (
     draw_seed,
     is_dataframe,
@@ -41,11 +42,13 @@ from sklearn_kd._utils import (
 from sklearn_kd.augmentation import make_transfer_set
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import TensorDataset
+from sklearn_kd.students._bins import BIN_SOURCES
 from sklearn_kd.students._build import (
     check_hidden_layer_sizes,
     check_student_widths,
     make_student_net,
 )
+from sklearn_kd.students._encoding import ENCODINGS
 from sklearn_kd.students._modules import ACTIVATIONS
 from sklearn_kd.teachers import (
     Teacher,
@@ -62,7 +65,9 @@ from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
 
 
-class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
+class _BaseDistiller(
+    _TeacherQueries, _StudentEncoding, _StudentInference, BaseEstimator, ABC
+):
     """Shared machinery of the regressor and the classifier distillers."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -81,9 +86,13 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "numeric_encoding": [StrOptions(set(ENCODINGS))],
+        "n_bins": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "binning": [StrOptions({"auto", *BIN_SOURCES})],
         "preprocessor": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "teacher_cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "teacher_labels": [StrOptions({"in_sample", "oob"})],
         "augment": [
             None,
             StrOptions({"munge", "noise"}),
@@ -368,6 +377,11 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
             )
         if self.student is None:
             check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if self.teacher_labels == "oob" and self.teacher_cv is not None:
+            raise ValueError(
+                "teacher_labels='oob' and teacher_cv both replace the teacher's "
+                "in-sample outputs on the training rows; choose one."
+            )
         self.teacher_ = self._resolve_teacher(X, y, sample_weight)
         adapter = as_teacher(self.teacher_)
         self._check_teacher(adapter)
@@ -408,6 +422,8 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
             signals = (
                 self._query_teacher(adapter, X_all, required, store) if required else {}
             )
+            if self.teacher_labels == "oob" and required:
+                signals = self._out_of_bag(adapter, signals, len(X))
             signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.
@@ -418,6 +434,9 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
 
         self.preprocessor_ = self._fit_preprocessor(X, y)
         Xs = self._student_matrix(X_all)
+        self.encoding_, self.bins_source_ = self._encoding_spec(
+            adapter, X, Xs, signals, y_train, bool(active), seed
+        )
         self.device_ = device
         start = time.perf_counter()
         signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
@@ -468,6 +487,7 @@ class _BaseDistiller(_TeacherQueries, _StudentInference, BaseEstimator, ABC):
                 parts=parts,
                 device=device,
                 seed=seed,
+                encoding=self.encoding_,
                 stratified=self._task == "classification",
                 train_parts=[
                     f"{name}_adversary"

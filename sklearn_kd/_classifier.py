@@ -93,6 +93,34 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         Share of rows held out when ``early_stopping`` is on.
     patience : int, default=10
         Epochs without improvement before early stopping.
+    numeric_encoding : {'piecewise_linear', 'periodic', 'none'}, \
+            default='piecewise_linear'
+        How the default student's first module encodes each numeric column
+        (:class:`~sklearn_kd.students.NumericEncoding`, inside the network, so
+        it trains on ``device`` and travels into every export).
+        ``'piecewise_linear'`` (Gorishniy et al., 2022) gives a column one
+        input per bin, so that a step of a tree teacher is one weight of the
+        student; ``'periodic'`` learns ``cos``/``sin`` features of each column;
+        ``'none'`` feeds the standardised number as it is. One-hot encoded
+        string columns pass through. Ignored for a ``student`` of your own.
+    n_bins : int >= 2 or 'auto', default='auto'
+        Piecewise-linear bins per numeric column. ``'auto'`` takes about one
+        bin per 100 training rows, between 4 and 16. Either way the encoded
+        columns together give the first layer at most 256 inputs.
+    binning : {'auto', 'splits', 'outputs', 'quantile'}, default='auto'
+        Where the bin edges come from. ``'splits'``: the thresholds a tree
+        ensemble teacher splits each column on (scikit-learn forests, extra
+        trees, bagged trees, gradient boosting, HistGradientBoosting, XGBoost,
+        LightGBM, also as the last step of a Pipeline that passes the column
+        through), thinned to ``n_bins`` by how often the teacher uses them;
+        a column the teacher never splits on passes through unbinned.
+        ``'outputs'``: the thresholds of a small tree fit per column to the
+        teacher's outputs on the whole transfer set (any teacher).
+        ``'quantile'``: quantiles of each column. ``'auto'``: ``'splits'``
+        when the teacher has them, else ``'outputs'``. A student trained from
+        scratch (no distillation term active) never looks at the teacher:
+        its bins come from a tree fit to the labels. ``bins_source_`` says
+        which was used.
     preprocessor : 'auto', None or transformer, default='auto'
         The student's view of ``X``. ``'auto'`` standardises numeric columns
         and one-hot encodes non-numeric DataFrame columns; None uses ``X`` as
@@ -112,6 +140,15 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         ``cross_val_predict``): clones of an unfitted teacher are fitted on the
         other folds to label each fold, and the teacher fitted on all rows
         labels only the transfer rows. Needs an unfitted teacher.
+    teacher_labels : {'in_sample', 'oob'}, default='in_sample'
+        What the teacher says about the rows of ``X``. ``'in_sample'``: its
+        outputs, as for any row. ``'oob'``: a fitted bagging ensemble's
+        out-of-bag outputs (``oob_prediction_``/``oob_decision_function_``:
+        fit it with ``oob_score=True`` on exactly these rows, in this order),
+        each row labelled by the members that did not see it, since a forest
+        nearly repeats ``y`` on its own training rows. Rows that every
+        member saw keep their in-sample output. Transfer rows are always
+        labelled by the whole teacher.
     augment : {'munge', 'noise'}, generator or None, default=None
         Grow the transfer set with synthetic rows that the teacher labels and
         that enter the distillation terms only: ``'munge'`` is Bucilua et al.'s
@@ -143,6 +180,15 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         (unweighted parts) and ``dur``, plus ``valid_*`` with early stopping.
     preprocessor_ : transformer or None
         The fitted preprocessor.
+    encoding_ : EncodingSpec or None
+        The default student's encoding: encoded columns, their bin edges (in
+        standardised units) and columns with missing values; None for a
+        ``student`` of your own.
+    bins_source_ : {'splits', 'outputs', 'labels', 'quantile'} or None
+        Where the piecewise-linear bins came from: the teacher's split
+        thresholds, a tree on the teacher's outputs, a tree on the labels
+        (a student trained from scratch), or quantiles; None when no column
+        is binned.
     device_ : torch.device
         The device the student lives on.
     teacher_query_seconds_ : float
@@ -206,9 +252,13 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         early_stopping=False,
         validation_fraction=0.1,
         patience=10,
+        numeric_encoding="piecewise_linear",
+        n_bins="auto",
+        binning="auto",
         preprocessor="auto",
         memory=None,
         teacher_cv=None,
+        teacher_labels="in_sample",
         augment=None,
         augment_size=1.0,
         device="cpu",
@@ -232,9 +282,13 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.numeric_encoding = numeric_encoding
+        self.n_bins = n_bins
+        self.binning = binning
         self.preprocessor = preprocessor
         self.memory = memory
         self.teacher_cv = teacher_cv
+        self.teacher_labels = teacher_labels
         self.augment = augment
         self.augment_size = augment_size
         self.device = device

@@ -178,6 +178,28 @@ class _TeacherQueries:
                 out[key][test] = values
         return out
 
+    def _out_of_bag(self, adapter, signals, n_labeled):
+        """``signals`` with the labelled rows' outputs replaced by out-of-bag ones.
+
+        A bagging ensemble's out-of-bag output for a training row averages only
+        the members that did not see it: an honest label, at no extra teacher
+        call. A row that every member saw keeps its in-sample output.
+        """
+        out = {}
+        for key, values in signals.items():
+            oob = adapter.out_of_bag(key, n_labeled)
+            if oob.shape[1] != values.shape[1]:
+                raise ValueError(
+                    f"teacher_labels='oob': the teacher {adapter.name} has "
+                    f"{oob.shape[1]} out-of-bag column(s) of {key} but gives "
+                    f"{values.shape[1]}."
+                )
+            values = values.copy()
+            known = ~np.isnan(oob).any(axis=1)
+            values[:n_labeled][known] = oob[known]
+            out[key] = values
+        return out
+
     def _query_teacher(self, adapter, X, signals, store):
         """The teacher's signals on ``X``, from ``memory`` when it has them."""
         return store(

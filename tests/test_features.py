@@ -363,7 +363,7 @@ def test_student_layer_in_the_batch_is_that_layers_output(monkeypatch, forest):
 
     def spy(self, y_pred, batch, student, module):
         with torch.no_grad():
-            expected = student.layers.hidden_1(batch["X"])
+            expected = student.layers.hidden_1(student.layers.encoding(batch["X"]))
         seen.append((_np(batch["student:hidden_1"]), _np(expected)))
         return original(self, y_pred, batch, student, module)
 
@@ -583,7 +583,7 @@ def test_born_again_teacher_features_are_its_student_layers(fitted_distiller):
     module = fitted_distiller._inference_module_
     z = torch.as_tensor(fitted_distiller.preprocessor_.transform(XR).astype(np.float32))
     with torch.no_grad():
-        h1 = module.layers.hidden_1(z.double())
+        h1 = module.layers.hidden_1(module.layers.encoding(z.double()))
         h2 = module.layers.hidden_2(h1)
     for teacher in (fitted_distiller, fitted_distiller.to_deployable()):
         adapter = as_teacher(teacher)

@@ -116,12 +116,14 @@ def _smooth_mlp(n_in=4, n_out=1, hidden=(16,), seed=0):
 
 
 def _state(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    """The module's parameters (what training changes; buffers such as the
+    encoding's bin edges are fixed)."""
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
 
 
 def _changed(before, module):
-    """Names of the tensors of ``module`` that differ from ``before``."""
-    return [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
+    """Names of the parameters of ``module`` that differ from ``before``."""
+    return [k for k, v in module.named_parameters() if not torch.equal(v, before[k])]
 
 
 # Tiny hand-made data: 4 rows, 3 inputs.

@@ -95,6 +95,9 @@ def _jsonable(values, what):
 
 def _student_width(model, prep):
     """Input width of the student, for a preprocessor of unknown output width."""
+    declared = getattr(model._inference_module_, "in_features", None)
+    if isinstance(declared, int):
+        return declared
     linear = next(
         (m for m in model._inference_module_.modules() if isinstance(m, nn.Linear)),
         None,

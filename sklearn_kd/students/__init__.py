@@ -1,6 +1,14 @@
 """Student networks and the skorch machinery that trains them."""
 
+from sklearn_kd.students._encoding import EncodingSpec, NumericEncoding
 from sklearn_kd.students._modules import MLP
 from sklearn_kd.students._net import DistillationNet, TensorBatches, TensorDataset
 
-__all__ = ["MLP", "DistillationNet", "TensorBatches", "TensorDataset"]
+__all__ = [
+    "MLP",
+    "DistillationNet",
+    "EncodingSpec",
+    "NumericEncoding",
+    "TensorBatches",
+    "TensorDataset",
+]

@@ -32,6 +32,7 @@ def make_student_net(
     device,
     seed,
     stratified,
+    encoding=None,
     train_parts=(),
     extra_callbacks=(),
 ) -> DistillationNet:
@@ -58,6 +59,8 @@ def make_student_net(
         Seeds the validation split.
     stratified : bool
         Stratify the validation split (classifiers).
+    encoding : EncodingSpec or None, default=None
+        The default student's numeric encoding.
     """
     # What the distiller owns in every student net: its objective, the
     # device-tensor batches, the device and the verbosity.
@@ -108,6 +111,7 @@ def make_student_net(
             "module__hidden_layer_sizes": tuple(est.hidden_layer_sizes),
             "module__activation": est.activation,
             "module__dropout": est.dropout,
+            "module__encoding": encoding,
         }
     elif isinstance(student, nn.Module):
         module, module_params = copy.deepcopy(student), {}

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from sklearn_kd.students._encoding import EncodingSpec, NumericEncoding
+
 #: Activation names accepted by :class:`MLP`, as in ``sklearn.neural_network``.
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -22,11 +24,11 @@ class MLP(nn.Module):
 
     ::
 
-        MLP:    (in) -> hidden_1 -> ... -> hidden_n -> output -> (out)
+        MLP:    (in) -> [encoding] -> hidden_1 -> ... -> hidden_n -> output -> (out)
         hidden: (in) -> Linear -> Activation -> Dropout -> (out)
 
-    Layers are named ``hidden_1`` ... ``hidden_n`` and ``output`` so that
-    distillation terms and hooks can point at them.
+    Layers are named ``encoding``, ``hidden_1`` ... ``hidden_n`` and ``output``
+    so that distillation terms and hooks can point at them.
 
     Parameters
     ----------
@@ -40,6 +42,10 @@ class MLP(nn.Module):
         Activation after each hidden linear layer.
     dropout : float, default=0.0
         Dropout probability after each activation.
+    encoding : EncodingSpec or None, default=None
+        How numeric input columns are encoded before the first hidden layer
+        (a :class:`~sklearn_kd.students.NumericEncoding`: piecewise-linear or
+        periodic, missing-value indicators). None feeds the input as it is.
     """
 
     def __init__(
@@ -50,10 +56,15 @@ class MLP(nn.Module):
         hidden_layer_sizes: Sequence[int] = (64, 64),
         activation: str = "relu",
         dropout: float = 0.0,
+        encoding: EncodingSpec | None = None,
     ):
         super().__init__()
+        self.in_features = in_features
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         width = in_features
+        if encoding is not None and not encoding.is_identity:
+            layers["encoding"] = NumericEncoding(in_features, encoding)
+            width = layers["encoding"].out_features
         for i, size in enumerate(hidden_layer_sizes, start=1):
             block = [nn.Linear(width, size), ACTIVATIONS[activation]()]
             if dropout > 0:

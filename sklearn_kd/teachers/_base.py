@@ -103,6 +103,51 @@ class Teacher(ABC):
             "that computes the features from X."
         )
 
+    def split_thresholds(self, X) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+        """Where a tree-ensemble teacher splits each raw numeric column.
+
+        The default student places its piecewise-linear bins there. The
+        default has none.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The raw input the teacher receives.
+
+        Returns
+        -------
+        dict of int to (ndarray, ndarray) or None
+            Per column position: the sorted distinct thresholds and the
+            training rows that pass through the splits using each; None when
+            the teacher is not a tree ensemble on the raw columns.
+        """
+        return None
+
+    def out_of_bag(self, signal: str, n_rows: int) -> np.ndarray:
+        """The teacher's out-of-bag ``signal`` on the rows it was fitted on.
+
+        Each row's output from the members that did not see it in training,
+        in the form :meth:`query` gives; NaN for a row that every member saw.
+
+        Parameters
+        ----------
+        signal : str
+            ``"prediction"`` or ``"logits"``.
+        n_rows : int
+            Rows of ``X``; the out-of-bag outputs must have as many.
+
+        Raises
+        ------
+        ValueError
+            If the teacher keeps no out-of-bag outputs, or for another number
+            of rows.
+        """
+        raise ValueError(
+            f"teacher_labels='oob' needs a bagging ensemble fitted with "
+            f"oob_score=True (oob_prediction_ or oob_decision_function_); the "
+            f"teacher {self.name} has no out-of-bag outputs."
+        )
+
     @abstractmethod
     def _query_chunk(self, X, signal: str) -> np.ndarray:
         """One signal on a chunk of rows, as a 2-D float array."""

@@ -86,6 +86,22 @@ class EnsembleTeacher(Teacher):
     def name(self) -> str:
         return "ensemble of " + ", ".join(m.name for m in self.members)
 
+    def split_thresholds(self, X):
+        # Every member's splits, counts added up: bins where any member splits.
+        merged: dict = {}
+        for member in self.members:
+            for column, pair in (member.split_thresholds(X) or {}).items():
+                merged.setdefault(column, []).append(pair)
+        if not merged:
+            return None
+        out = {}
+        for column, pairs in merged.items():
+            thresholds = np.concatenate([t for t, _ in pairs])
+            counts = np.concatenate([c for _, c in pairs])
+            unique, inverse = np.unique(thresholds, return_inverse=True)
+            out[column] = (unique, np.bincount(inverse, weights=counts).astype(int))
+        return out
+
     def _query_chunk(self, X, signal):
         if signal == PREDICTION:
             outputs = [m.query(X, [PREDICTION])[PREDICTION] for m in self.members]

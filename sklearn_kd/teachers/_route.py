@@ -111,6 +111,9 @@ class TeacherRoute(Teacher):
     def _query_chunk(self, X, signal):
         return self.final._query_chunk(X, signal)
 
+    def split_thresholds(self, X):
+        return self.final.split_thresholds(X)
+
     def torch_function(self, task):
         return self.final.torch_function(task)
 
@@ -197,6 +200,12 @@ class _Prefix(Teacher):
         if self.size < _n_parts(self.model):
             return super().features(X, layer)
         return whole.features(X, layer)
+
+    def split_thresholds(self, X):
+        # The whole ensemble's splits: the route ends at it.
+        from sklearn_kd.teachers import as_teacher
+
+        return as_teacher(self.model).split_thresholds(X)
 
 
 class _Stage(_Prefix):

@@ -15,7 +15,7 @@ from sklearn_kd.teachers._base import (
     margins_to_logits,
     proba_to_logits,
 )
-from sklearn_kd.teachers._features import sklearn_features, torch_features
+from sklearn_kd.teachers._features import _unfrozen, sklearn_features, torch_features
 
 
 class SklearnTeacher(Teacher):
@@ -78,6 +78,40 @@ class SklearnTeacher(Teacher):
                 owner,
             )
         return sklearn_features(self.estimator, X, layer, owner)
+
+    def split_thresholds(self, X):
+        from sklearn_kd.teachers._thresholds import split_thresholds
+
+        return split_thresholds(self.estimator, X)
+
+    def out_of_bag(self, signal, n_rows):
+        from sklearn.pipeline import Pipeline
+
+        model = _unfrozen(self.estimator)
+        if isinstance(model, Pipeline):
+            # Its transformers map row to row: the final step's out-of-bag
+            # outputs are the Pipeline's.
+            model = _unfrozen(model[-1])
+        name = "oob_prediction_" if signal == PREDICTION else "oob_decision_function_"
+        values = getattr(model, name, None)
+        if values is None:
+            return super().out_of_bag(signal, n_rows)
+        values = np.asarray(values, dtype=np.float64)
+        values = values.reshape(len(values), -1)
+        if len(values) != n_rows:
+            raise ValueError(
+                f"teacher_labels='oob': the teacher {self.name} has {name} for "
+                f"{len(values)} rows but X has {n_rows}; out-of-bag outputs label "
+                "only the rows the teacher was fitted on, so fit with those rows, "
+                "in the same order."
+            )
+        if signal == PREDICTION:
+            return values
+        # Probabilities; NaN stays NaN (a row no member left out).
+        known = ~np.isnan(values).any(axis=1)
+        logits = np.full_like(values, np.nan)
+        logits[known] = proba_to_logits(values[known])
+        return logits
 
     def torch_function(self, task):
         # A fitted skorch net: its module, then what predict/predict_proba

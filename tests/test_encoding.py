@@ -1,0 +1,338 @@
+"""The default student's numeric encoding: bins from the teacher, edge cases,
+exports, and out-of-bag teacher labels."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_kd import DistilledClassifier, DistilledRegressor
+from sklearn_kd.students import EncodingSpec, NumericEncoding
+from sklearn_kd.teachers import PREDICTION, as_teacher
+
+FAST = {"max_epochs": 8, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+
+
+def raw_edges(model, column):
+    """Bin edges of a student input column, back in the units of ``X``."""
+    spec = model.encoding_
+    prep = model.preprocessor_
+    i = spec.columns.index(column)
+    return np.asarray(spec.edges[i]) * prep.scale_[column] + prep.mean_[column]
+
+
+@pytest.fixture(scope="module")
+def step_data():
+    """y steps at x0 = 0.3 and x0 = 0.7; x1 is noise, x2 constant."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [rng.uniform(0, 1, 1200), rng.normal(size=1200), np.full(1200, 2.0)]
+    )
+    y = np.where(X[:, 0] > 0.3, 1.0, 0.0) + np.where(X[:, 0] > 0.7, 2.0, 0.0)
+    return X, y + rng.normal(scale=0.05, size=len(y))
+
+
+def test_bins_come_from_the_forests_thresholds(step_data):
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    model = DistilledRegressor(forest, n_bins=8, **FAST).fit(X, y)
+    assert model.bins_source_ == "splits"
+    used = {
+        float(t)
+        for tree in forest.estimators_
+        for t, f in zip(tree.tree_.threshold, tree.tree_.feature, strict=True)
+        if f == 0
+    }
+    edges = raw_edges(model, 0)
+    inner = edges[1:-1]
+    # Every inner edge is a threshold the forest really splits x0 on ...
+    for edge in inner:
+        assert min(abs(edge - t) for t in used) < 1e-6
+    # ... and the two steps are among them.
+    assert np.abs(inner - 0.3).min() < 0.02
+    assert np.abs(inner - 0.7).min() < 0.02
+    # The constant column passes through unencoded.
+    assert 2 not in model.encoding_.columns
+
+
+def test_a_column_the_teacher_never_splits_on_passes_through(step_data):
+    X, y = step_data
+    stumps = GradientBoostingRegressor(
+        n_estimators=20, max_depth=1, random_state=0
+    ).fit(X, y)
+    model = DistilledRegressor(stumps, **FAST).fit(X, y)
+    assert model.bins_source_ == "splits"
+    assert model.encoding_.columns == (0,)
+    width = model.student_.module_.layers.hidden_1[0].in_features
+    assert width == len(model.encoding_.edges[0]) - 1 + 2
+
+
+def test_a_step_teacher_is_followed_better_than_without_encoding(step_data):
+    X, y = step_data
+    rng = np.random.default_rng(1)
+    X_test = np.column_stack(
+        [rng.uniform(0, 1, 600), rng.normal(size=600), np.full(600, 2.0)]
+    )
+    # A forest of step functions: the teacher's steps at 0.3 and 0.7.
+    teacher = RandomForestRegressor(
+        n_estimators=30, min_samples_leaf=3, random_state=0
+    ).fit(X, y)
+    fidelity = {}
+    for encoding in ("none", "piecewise_linear"):
+        model = DistilledRegressor(
+            teacher, alpha=0.0, numeric_encoding=encoding, **FAST
+        ).fit(X, y)
+        fidelity[encoding] = r2_score(teacher.predict(X_test), model.predict(X_test))
+    assert fidelity["piecewise_linear"] > fidelity["none"] + 0.03
+    assert fidelity["piecewise_linear"] > 0.96
+
+
+def test_bins_from_the_teachers_outputs_for_any_teacher(step_data):
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    model = DistilledRegressor(forest.predict, n_bins=6, **FAST).fit(X, y)
+    assert model.bins_source_ == "outputs"
+    inner = raw_edges(model, 0)[1:-1]
+    assert np.abs(inner - 0.3).min() < 0.03
+    assert np.abs(inner - 0.7).min() < 0.03
+    assert len(inner) <= 5
+
+
+def test_a_student_from_scratch_bins_on_the_labels(step_data):
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    model = DistilledRegressor(forest, alpha=1.0, beta=0.0, **FAST).fit(X, y)
+    assert model.bins_source_ == "labels"
+
+
+def test_quantile_bins_and_none(step_data):
+    X, y = step_data
+    model = DistilledRegressor(
+        lambda X: X[:, 0], binning="quantile", n_bins=4, **FAST
+    ).fit(X, y)
+    assert model.bins_source_ == "quantile"
+    np.testing.assert_allclose(
+        raw_edges(model, 0), np.quantile(X[:, 0], [0, 0.25, 0.5, 0.75, 1]), atol=1e-6
+    )
+    plain = DistilledRegressor(lambda X: X[:, 0], numeric_encoding="none", **FAST)
+    plain.fit(X, y)
+    assert plain.bins_source_ is None
+    assert plain.student_.module_.layers.hidden_1[0].in_features == X.shape[1]
+
+
+def test_binning_splits_needs_a_tree_teacher(step_data):
+    X, y = step_data
+    with pytest.raises(ValueError, match="binning='splits' needs a tree-ensemble"):
+        DistilledRegressor(lambda X: X[:, 0], binning="splits", **FAST).fit(X, y)
+
+
+def test_encoding_is_monotone_and_extrapolates():
+    spec = EncodingSpec(
+        "piecewise_linear",
+        columns=(0, 1),
+        edges=((-1.0, 0.0, 2.0), (0.0, 1.0, 2.0, 3.0)),
+    )
+    module = NumericEncoding(3, spec)
+    x = torch.linspace(-5, 5, 201)
+    X = torch.stack([x, x, x], dim=1)
+    out = module(X)
+    assert out.shape == (201, 2 + 3 + 1)
+    assert (out.diff(dim=0) >= -1e-7).all()
+    # Outside the fitted range the end components go on linearly.
+    assert out[0, 0] == pytest.approx(-4.0)  # (-5 - -1) / 1
+    assert out[-1, 1] == pytest.approx(2.5)  # (5 - 0) / 2
+    # The third column passes through as it is.
+    torch.testing.assert_close(out[:, -1], x)
+
+
+def test_edge_cases_fit_and_predict_finite():
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "few": rng.integers(0, 3, n),  # an integer column with 3 values
+            "heavy": rng.lognormal(0, 3, n),  # heavy-tailed
+            "const": np.ones(n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "x": rng.normal(size=n),
+        }
+    )
+    y = (
+        frame["few"]
+        + np.log1p(frame["heavy"])
+        + frame["x"]
+        + (frame["colour"] == "red")
+    )
+    forest = RandomForestRegressor(n_estimators=10, random_state=0)
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    teacher = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"),
+        forest,
+    ).fit(frame, y)
+    model = DistilledRegressor(teacher, **FAST).fit(frame, y)
+    assert model.bins_source_ == "splits"
+    prep = model.preprocessor_
+    # Numeric inputs first (few, heavy, const, x), one-hot columns after.
+    assert set(model.encoding_.columns) <= {0, 1, 3}
+    assert 2 not in model.encoding_.columns
+    few_edges = raw_edges(model, 0)
+    assert few_edges[0] == pytest.approx(0, abs=1e-6)
+    assert few_edges[-1] == pytest.approx(2)
+    width = model.student_.module_.layers.hidden_1[0].in_features
+    n_bins = sum(len(e) - 1 for e in model.encoding_.edges)
+    assert width == n_bins + 1 + len(prep.categories_[0])  # const + one-hot
+    # Values far outside the fitted range, unseen categories: finite.
+    odd = frame.head(5).copy()
+    odd["heavy"] = [1e12, -1e3, 0.0, 1e-9, 5e5]
+    odd["few"] = [-10, 10, 100, 3, 1]
+    odd["colour"] = "purple"
+    assert np.isfinite(model.predict(odd)).all()
+
+
+def test_encoded_width_stays_small():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 40))
+    y = X.sum(axis=1)
+    model = DistilledRegressor(lambda X: X.sum(axis=1), n_bins=32, **FAST).fit(X, y)
+    widths = [len(e) - 1 for e in model.encoding_.edges]
+    assert sum(widths) <= 256
+    assert max(widths) <= 6
+
+
+def test_grid_search_over_the_encoding(step_data):
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    search = GridSearchCV(
+        DistilledRegressor(forest, **FAST),
+        {"numeric_encoding": ["none", "piecewise_linear"], "n_bins": [3, 8]},
+        cv=2,
+    ).fit(X, y)
+    results = search.cv_results_
+    scores = dict(
+        zip(
+            zip(
+                results["param_numeric_encoding"], results["param_n_bins"], strict=True
+            ),
+            results["mean_test_score"],
+            strict=True,
+        )
+    )
+    # n_bins changes the encoded student, and only that one.
+    assert scores["piecewise_linear", 3] != scores["piecewise_linear", 8]
+    assert scores["none", 3] == scores["none", 8]
+    assert search.best_params_["numeric_encoding"] == "piecewise_linear"
+
+
+def test_periodic_encoding_trains():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(500, 3))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    model = DistilledRegressor(
+        lambda X: np.sin(3 * X[:, 0]) + X[:, 1], numeric_encoding="periodic", **FAST
+    ).fit(X, y)
+    assert model.encoding_.kind == "periodic"
+    assert model.bins_source_ is None
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_a_student_of_your_own_is_not_encoded(step_data):
+    from sklearn_kd.students import MLP
+
+    X, y = step_data
+    model = DistilledRegressor(lambda X: X[:, 0], student=MLP, **FAST).fit(X, y)
+    assert model.encoding_ is None
+
+
+def test_exports_carry_the_encoding(step_data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sklearn_kd.export import (
+        export_onnx,
+        export_torchscript,
+        load_onnx,
+        load_torchscript,
+    )
+
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    model = DistilledRegressor(forest, **FAST).fit(X, y)
+    assert model.encoding_.columns
+    X_odd = np.vstack([X[:50], X[:50] * 5 - 2])  # out-of-range rows too
+    expected = model.predict(X_odd)
+    export_onnx(model, tmp_path / "m.onnx")
+    export_torchscript(model, tmp_path / "m.pt")
+    for loaded in (
+        load_onnx(tmp_path / "m.onnx"),
+        load_torchscript(tmp_path / "m.pt"),
+        model.to_deployable(),
+    ):
+        np.testing.assert_allclose(
+            loaded.predict(X_odd), expected, rtol=1e-4, atol=1e-4
+        )
+
+
+# ----------------------------------------------------------------------------
+# Out-of-bag teacher labels
+# ----------------------------------------------------------------------------
+
+
+def test_oob_labels_replace_the_in_sample_outputs(regression_split):
+    X, _, y, _ = regression_split
+    forest = RandomForestRegressor(n_estimators=30, oob_score=True, random_state=0)
+    forest.fit(X, y)
+    model = DistilledRegressor(forest, teacher_labels="oob", **FAST)
+    adapter = as_teacher(forest)
+    extra = forest.predict(X[:7])
+    signals = {PREDICTION: np.concatenate([forest.predict(X), extra])[:, None]}
+    replaced = model._out_of_bag(adapter, signals, len(X))[PREDICTION]
+    np.testing.assert_allclose(replaced[: len(X), 0], forest.oob_prediction_)
+    np.testing.assert_allclose(replaced[len(X) :, 0], extra)
+    # End to end: another (more honest) set of targets, another student.
+    oob = model.fit(X, y).predict(X)
+    in_sample = DistilledRegressor(forest, **FAST).fit(X, y).predict(X)
+    assert not np.allclose(oob, in_sample)
+
+
+def test_oob_labels_for_a_classifier_follow_its_classes(classification_split):
+    X, _, y, _ = classification_split
+    labels = np.array(["a", "b", "c"])[y]
+    forest = RandomForestClassifier(n_estimators=30, oob_score=True, random_state=0)
+    forest.fit(X, labels)
+    model = DistilledClassifier(forest, teacher_labels="oob", **FAST).fit(X, labels)
+    assert model.score(X, labels) > 0.5
+    oob = as_teacher(forest).out_of_bag("logits", len(X))
+    np.testing.assert_allclose(
+        np.exp(oob), np.clip(forest.oob_decision_function_, 1e-6, 1), rtol=1e-6
+    )
+
+
+def test_oob_labels_errors(regression_split):
+    X, _, y, _ = regression_split
+    plain = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="oob_score=True"):
+        DistilledRegressor(plain, teacher_labels="oob", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="oob_score=True"):
+        DistilledRegressor(lambda X: X[:, 0], teacher_labels="oob", **FAST).fit(X, y)
+    other_rows = RandomForestRegressor(
+        n_estimators=10, oob_score=True, random_state=0
+    ).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="for 100 rows but X has"):
+        DistilledRegressor(other_rows, teacher_labels="oob", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="choose one"):
+        DistilledRegressor(
+            RandomForestRegressor(n_estimators=5),
+            teacher_labels="oob",
+            teacher_cv=3,
+            **FAST,
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="teacher_labels"):
+        DistilledRegressor(plain, teacher_labels="oops", **FAST).fit(X, y)
