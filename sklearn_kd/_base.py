@@ -36,6 +36,7 @@ from sklearn_kd._student_encoding import _StudentEncoding
 from sklearn_kd._utils import (
     draw_seed,
     is_dataframe,
+    missing_values_named,
     resolve_device,
     torch_seeded,
 )
@@ -207,6 +208,11 @@ class _BaseDistiller(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        # NaN in X reaches the teacher as given and the default student
+        # encodes it: the distiller takes NaN exactly when its teacher does.
+        tags.input_tags.allow_nan = all(
+            _allows_nan(m) for m in teacher_members(self.teacher)
+        )
         return tags
 
     def to_deployable(self, device="cpu"):
@@ -297,10 +303,11 @@ class _BaseDistiller(
             # A teacher for the wrong task fails here, not inside its own fit.
             self._check_teacher(as_teacher(teacher))
             fitted = clone(teacher)
-            if sample_weight is not None and _accepts(fitted.fit, "sample_weight"):
-                fitted.fit(X, y, sample_weight=sample_weight)
-            else:
-                fitted.fit(X, y)
+            with missing_values_named(f"teacher {type(teacher).__name__}", X):
+                if sample_weight is not None and _accepts(fitted.fit, "sample_weight"):
+                    fitted.fit(X, y, sample_weight=sample_weight)
+                else:
+                    fitted.fit(X, y)
             return fitted
         if teacher is None:
             raise TypeError(
@@ -437,6 +444,14 @@ class _BaseDistiller(
         self.encoding_, self.bins_source_ = self._encoding_spec(
             adapter, X, Xs, signals, y_train, bool(active), seed
         )
+        if self.encoding_ is None and np.isnan(Xs).any():
+            j = int(np.flatnonzero(np.isnan(Xs).any(axis=0))[0])
+            raise ValueError(
+                "X has missing values in column "
+                f"{self._student_input_names(Xs.shape[1])[j]!r}; only the default "
+                "student (student=None) encodes them. Impute them for a student "
+                "of your own, for example with sklearn.impute.SimpleImputer."
+            )
         self.device_ = device
         start = time.perf_counter()
         signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
@@ -558,6 +573,18 @@ def _as_term_pairs(terms, *, strict=False) -> list:
             )
         pairs.append(item)
     return pairs
+
+
+def _allows_nan(teacher) -> bool:
+    """Whether a scikit-learn teacher says it takes NaN; False when unknown."""
+    from sklearn.utils import get_tags
+
+    if teacher is None or not hasattr(teacher, "__sklearn_tags__"):
+        return False
+    try:
+        return bool(get_tags(teacher).input_tags.allow_nan)
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def _accepts(func, name: str) -> bool:

@@ -30,6 +30,9 @@ def is_ready_array(X, estimator) -> bool:
 
 
 def check_frame_finite(X) -> None:
+    """Raise a ValueError naming the first column with infinity (numeric
+    columns) or a missing value (non-numeric ones); NaN in a numeric column is
+    accepted: the student encodes it."""
     import pandas as pd
 
     for col in X.columns:
@@ -37,12 +40,15 @@ def check_frame_finite(X) -> None:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
             values
         ):
-            bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+            # Missing numbers are the student's to encode; infinity is an error.
+            bad = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
+            what = "infinity"
         else:
             bad = values.isna().to_numpy()
+            what = "NaN"
         if bad.any():
             raise ValueError(
-                f"Input X contains NaN or infinity in column {col!r} "
+                f"Input X contains {what} in column {col!r} "
                 f"({int(bad.sum())} row(s)). Impute or drop them first, for example "
                 "with sklearn.impute.SimpleImputer."
             )

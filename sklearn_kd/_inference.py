@@ -9,7 +9,11 @@ from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_kd._data import check_frame_finite, is_ready_array
-from sklearn_kd._preprocessing import TabularEncoder, to_float32_matrix
+from sklearn_kd._preprocessing import (
+    TabularEncoder,
+    check_missing_allowed,
+    to_float32_matrix,
+)
 from sklearn_kd._utils import CHUNK_SIZE, is_dataframe, iter_chunks
 
 
@@ -56,7 +60,9 @@ class _StudentInference:
                 # far faster than pandas can, column by column.
                 check_frame_finite(X)
             return X, y
-        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": True}
+        # NaN is the student's to encode (which columns may hold it is checked
+        # on the student's matrix); infinity is an error.
+        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": "allow-nan"}
         if fitting:
             return validate_data(
                 self, X, y, reset=reset, **self._y_check_params(), **kwargs
@@ -72,6 +78,31 @@ class _StudentInference:
             Xt, source="input" if self.preprocessor_ is None else "preprocessor"
         )
 
+    def _check_missing(self, Xs) -> None:
+        """Raise unless NaN in the student's input is where it was at fit."""
+        nan = np.isnan(Xs)
+        if not nan.any():
+            return
+        encoding = getattr(self, "encoding_", None)
+        allowed = () if encoding is None else encoding.missing
+        check_missing_allowed(nan, self._student_input_names(Xs.shape[1]), allowed)
+
+    def _student_input_names(self, width) -> list:
+        """A name for each column of the student's input, for messages."""
+        prep = self.preprocessor_
+        if isinstance(prep, TabularEncoder):
+            names = [*prep.numeric_columns_]
+        elif prep is None:
+            names = list(getattr(self, "feature_names_in_", range(width)))
+        elif hasattr(prep, "get_feature_names_out"):
+            try:
+                names = [str(n) for n in prep.get_feature_names_out()]
+            except (AttributeError, ValueError, TypeError):
+                names = []
+        else:
+            names = []
+        return names + [f"student input {j}" for j in range(len(names), width)]
+
     def _student_outputs(self, X) -> np.ndarray:
         """The student's raw outputs on ``X``, float64, computed in chunks.
 
@@ -82,6 +113,7 @@ class _StudentInference:
             check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         Xs = self._student_matrix(X)
+        self._check_missing(Xs)
         module, device = self._inference_module_, self.device_
         with torch.inference_mode():
             if Xs.shape[0] <= CHUNK_SIZE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
@@ -48,9 +50,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     categories_ : list of ndarray
         Sorted categories of each categorical column.
     mean_ : ndarray of shape (n_numeric,)
-        Training mean of each numeric column.
+        Training mean of each numeric column (NaN ignored).
     scale_ : ndarray of shape (n_numeric,)
-        Training standard deviation of each numeric column (1 where it is 0).
+        Training standard deviation of each numeric column (1 where it is 0;
+        NaN ignored).
     n_features_in_ : int
         Number of input columns.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -88,8 +91,12 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             self.categorical_columns_ = []
             self.categories_ = []
         self.n_features_in_ = len(self.numeric_columns_) + len(categorical)
-        self.mean_ = numeric.mean(axis=0) if len(numeric) else np.zeros(0)
-        scale = numeric.std(axis=0) if len(numeric) else np.zeros(0)
+        with warnings.catch_warnings():
+            # A column without any number gets mean 0 and scale 1.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(numeric, axis=0) if len(numeric) else np.zeros(0)
+            scale = np.nanstd(numeric, axis=0) if len(numeric) else np.zeros(0)
+        self.mean_ = np.nan_to_num(mean)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self._lookup = [{v: i for i, v in enumerate(c)} for c in self.categories_]
         self._index = None
@@ -111,10 +118,13 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         -------
         Xt : ndarray of shape (n_samples, n_numeric + n_categories), float32
 
+        Missing numbers stay NaN (standardised numbers elsewhere): the
+        student's encoding reads them.
+
         Raises
         ------
         ValueError
-            If a column holds NaN (or a numeric one infinity).
+            If a numeric column holds infinity or a non-numeric one NaN.
         """
         check_is_fitted(self, "mean_")
         if not self.categorical_columns_:
@@ -122,7 +132,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 numeric = X.to_numpy(dtype=np.float64)
             else:
                 numeric = np.asarray(X, dtype=np.float64)
-            check_finite_columns(numeric, self.numeric_columns_)
+            check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
             return ((numeric - self.mean_) / self.scale_).astype(np.float32)
         if len(X) <= _SMALL_FRAME:
             values = X.to_numpy()
@@ -140,7 +150,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 for cats, col in zip(self.categories_, columns, strict=True)
             ]
             missing = [col.isna().to_numpy() for col in columns]
-        check_finite_columns(numeric, self.numeric_columns_)
+        check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
         for col, mask in zip(self.categorical_columns_, missing, strict=True):
             if mask.any():
                 raise ValueError(
@@ -170,22 +180,54 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         return np.asarray(names, dtype=object)
 
 
-def check_finite_columns(numeric: np.ndarray, columns) -> None:
-    """Raise a ValueError naming the first column of ``numeric`` with NaN or inf.
+def check_finite_columns(numeric: np.ndarray, columns, allow_nan=()) -> None:
+    """Raise a ValueError naming the first column of ``numeric`` with infinity,
+    or with NaN where NaN is not allowed.
 
     Parameters
     ----------
     numeric : ndarray of shape (n_samples, n_columns)
     columns : sequence
         Column names (or positions), for the message.
+    allow_nan : collection of int or True, default=()
+        Positions of the columns that may hold NaN; True for all.
     """
-    finite = np.isfinite(numeric)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite.all(axis=0))[0])
+    if np.isfinite(numeric).all():
+        return
+    infinite = np.isinf(numeric)
+    if infinite.any():
+        bad = int(np.flatnonzero(infinite.any(axis=0))[0])
         raise ValueError(
-            f"Input X contains NaN or infinity in column {columns[bad]!r} "
-            f"({int((~finite[:, bad]).sum())} row(s)). Impute or drop them "
-            "first, for example with sklearn.impute.SimpleImputer."
+            f"Input X contains infinity in column {columns[bad]!r} "
+            f"({int(infinite[:, bad].sum())} row(s)). Replace or drop those values."
+        )
+    if allow_nan is True:
+        return
+    check_missing_allowed(np.isnan(numeric), columns, allow_nan)
+
+
+def check_missing_allowed(nan: np.ndarray, columns, allowed) -> None:
+    """Raise a ValueError naming the first column with NaN not in ``allowed``.
+
+    Parameters
+    ----------
+    nan : ndarray of bool, shape (n_samples, n_columns)
+        Where values are missing.
+    columns : sequence
+        Column names (or positions), for the message.
+    allowed : collection of int
+        Positions of the columns that had missing values at fit.
+    """
+    where = np.flatnonzero(nan.any(axis=0))
+    bad = [int(j) for j in where if int(j) not in set(allowed)]
+    if bad:
+        j = bad[0]
+        raise ValueError(
+            f"Input X contains NaN in column {columns[j]!r} "
+            f"({int(nan[:, j].sum())} row(s)), which had no missing values when "
+            "the student was fitted, so it learned no encoding for them. Impute "
+            "or drop them (for example with sklearn.impute.SimpleImputer), or "
+            "fit on data with missing values in that column."
         )
 
 
@@ -208,12 +250,15 @@ def make_auto_preprocessor(X):
 
 
 def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
-    """A dense, finite float32 matrix from a transformer's output.
+    """A dense float32 matrix without infinity from a transformer's output.
+
+    NaN is kept: which columns may hold it is decided at fit (the student
+    encodes them) and checked by the caller.
 
     Raises
     ------
     ValueError
-        If the output is not 2-D, not numeric, or holds NaN or infinity.
+        If the output is not 2-D, not numeric, or holds infinity.
     """
     if hasattr(Xt, "toarray"):
         Xt = Xt.toarray()
@@ -231,9 +276,9 @@ def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
         raise ValueError(
             f"The {source} must output a 2-D matrix; got shape {Xt.shape}."
         )
-    if not np.isfinite(Xt).all():
+    if np.isinf(Xt).any():
         raise ValueError(
-            f"The {source} output contains NaN or infinity (or values too large for "
+            f"The {source} output contains infinity (or values too large for "
             "float32); the student cannot be trained or queried on them."
         )
     return Xt

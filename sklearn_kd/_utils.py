@@ -32,6 +32,41 @@ def take_rows(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
+def missing_value_columns(X) -> list:
+    """Names (DataFrame) or positions (array) of the columns of ``X`` with a
+    missing value."""
+    if is_dataframe(X):
+        return [c for c, bad in zip(X.columns, X.isna().any(), strict=True) if bad]
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return []
+    if values.ndim != 2:
+        return []
+    return [int(j) for j in np.flatnonzero(np.isnan(values).any(axis=0))]
+
+
+@contextlib.contextmanager
+def missing_values_named(who: str, X):
+    """Re-raise an error of ``who`` on ``X`` with NaN as one that says so.
+
+    A teacher that cannot take missing values fails inside its own library
+    with a message that names neither the teacher nor the columns.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        columns = missing_value_columns(X)
+        if not columns:
+            raise
+        raise ValueError(
+            f"The {who} failed on X, which has missing values in column(s) "
+            f"{columns}: {err} Give a teacher that takes NaN (HistGradientBoosting, "
+            "XGBoost, LightGBM, or a scikit-learn forest or tree from 1.4 on), or "
+            "impute X first, for example with sklearn.impute.SimpleImputer."
+        ) from err
+
+
 def float32_values(X, owner: str) -> np.ndarray:
     """``X`` (an array or a numeric DataFrame) as float32 values for a torch model.
 

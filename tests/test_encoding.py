@@ -336,3 +336,79 @@ def test_oob_labels_errors(regression_split):
         ).fit(X, y)
     with pytest.raises(ValueError, match="teacher_labels"):
         DistilledRegressor(plain, teacher_labels="oops", **FAST).fit(X, y)
+
+
+# ----------------------------------------------------------------------------
+# Missing values, as the teacher sees them
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nan_data():
+    """Friedman #1 with 10 % of the values missing; missing x0 shifts y."""
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(n_samples=2000, n_features=5, noise=0.5, random_state=0)
+    rng = np.random.default_rng(0)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = y + 3.0 * np.isnan(X[:, 0])
+    return X[:1500], X[1500:], y[:1500], y[1500:]
+
+
+def test_missing_values_reach_the_teacher_and_the_student_encodes_them(
+    nan_data, tmp_path
+):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+
+    X, X_test, y, _ = nan_data
+    teacher = HistGradientBoostingRegressor(random_state=0).fit(X, y)
+    settings = {**FAST, "max_epochs": 40}
+    model = DistilledRegressor(teacher, **settings).fit(X, y)
+    assert model.encoding_.missing == tuple(range(5))
+    pred = model.predict(X_test)
+    nan_rows = np.isnan(X_test).any(axis=1)
+    assert nan_rows.sum() > 100
+    assert np.isfinite(pred).all()
+    # A student that sees imputed values (the teacher still gets NaN) follows
+    # the teacher less well: mean imputation hides what "missing" meant.
+    imputed = DistilledRegressor(teacher, preprocessor=SimpleImputer(), **settings).fit(
+        X, y
+    )
+    truth = teacher.predict(X_test)
+    assert r2_score(truth, pred) > r2_score(truth, imputed.predict(X_test)) + 0.02
+    # The same through ONNX and the deployed student.
+    pytest.importorskip("onnxruntime")
+    from sklearn_kd.export import export_onnx, load_onnx
+
+    export_onnx(model, tmp_path / "nan.onnx")
+    loaded = load_onnx(tmp_path / "nan.onnx")
+    np.testing.assert_allclose(loaded.predict(X_test), pred, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(model.to_deployable().predict(X_test), pred)
+
+
+def test_nan_where_there_was_none_at_fit_fails_at_predict(nan_data):
+    X, X_test, y, _ = nan_data
+    full = np.nan_to_num(X)
+    model = DistilledRegressor(lambda Z: np.nansum(Z, axis=1), **FAST).fit(full, y)
+    assert model.encoding_.missing == ()
+    with pytest.raises(ValueError, match=r"NaN in column 0 .*no missing values"):
+        model.predict(X_test)
+
+
+def test_nan_needs_the_default_student(nan_data):
+    from sklearn_kd.students import MLP
+
+    X, _, y, _ = nan_data
+    with pytest.raises(ValueError, match="only the default student"):
+        DistilledRegressor(lambda Z: np.nansum(Z, axis=1), student=MLP, **FAST).fit(
+            X, y
+        )
+
+
+def test_infinity_is_still_an_error(nan_data):
+    X, _, y, _ = nan_data
+    X = X.copy()
+    X[3, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        DistilledRegressor(lambda Z: np.nansum(Z, axis=1), **FAST).fit(X, y)

@@ -131,9 +131,9 @@ def test_non_finite_array_at_fit(value, match, linear):
     )
 
 
-@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_non_finite_dataframe_at_fit_names_column(value):
-    """NaN or inf in a DataFrame X fails at fit, naming the column."""
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_dataframe_at_fit_names_column(value):
+    """Infinity in a DataFrame X fails at fit, naming the column."""
     frame = pd.DataFrame(X, columns=COLUMNS)
     teacher = LinearRegression().fit(frame, Y)
     frame.loc[7, "height"] = value
@@ -142,7 +142,23 @@ def test_non_finite_dataframe_at_fit_names_column(value):
         frame,
         Y,
         ValueError,
-        r"NaN or infinity in column 'height' \(1 row",
+        r"infinity in column 'height' \(1 row",
+    )
+
+
+def test_nan_for_a_teacher_that_refuses_it_names_teacher_and_column():
+    """NaN reaches the teacher; one that cannot take it fails, named, with the
+    columns that hold NaN, before any training."""
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    teacher = LinearRegression().fit(frame, Y)
+    frame.loc[7, "height"] = np.nan
+    _fails_before_training(
+        DistilledRegressor(teacher, **FAST),
+        frame,
+        Y,
+        ValueError,
+        r"The teacher LinearRegression failed on X, which has missing values in "
+        r"column\(s\) \['height'\]",
     )
 
 

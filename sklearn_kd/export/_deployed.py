@@ -15,7 +15,13 @@ from sklearn_kd._inference import (
 from sklearn_kd._utils import resolve_device
 
 #: What every deployed student copies from its distiller.
-_SHARED = ("preprocessor_", "n_features_in_", "feature_names_in_", "_columns_seen_")
+_SHARED = (
+    "preprocessor_",
+    "n_features_in_",
+    "feature_names_in_",
+    "_columns_seen_",
+    "encoding_",
+)
 
 
 class _Deployed(_StudentInference, BaseEstimator):

@@ -162,6 +162,11 @@ def _graph_and_metadata(model, func):
         categorical_names=[names[i] for i in categorical],
         categories=categories,
         inputs=["numeric", "categorical"] if categorical else ["numeric"],
+        # Columns of the numeric input that may hold NaN (the student encodes
+        # them); NaN anywhere else is refused, as by the distiller.
+        missing_positions=list(getattr(model.encoding_, "missing", ()))
+        if getattr(model, "encoding_", None) is not None
+        else [],
     )
     if meta["task"] == "classification":
         meta["classes"] = _jsonable(model.classes_.tolist(), "the class labels")

@@ -12,7 +12,12 @@ from sklearn.utils import check_array
 from sklearn.utils.metaestimators import available_if
 
 from sklearn_kd._data import check_frame_finite
-from sklearn_kd._preprocessing import check_finite_columns, pd_isna, to_float32_matrix
+from sklearn_kd._preprocessing import (
+    check_finite_columns,
+    check_missing_allowed,
+    pd_isna,
+    to_float32_matrix,
+)
 from sklearn_kd._utils import is_dataframe, resolve_device
 from sklearn_kd.export._graph import (
     _FORMAT,
@@ -146,8 +151,13 @@ class _ExportedStudent:
                 check_frame_finite(X)
             else:
                 X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-            Xt = self.preprocessor_.transform(X)
-            return {"numeric": to_float32_matrix(Xt, source="preprocessor")}
+            Xt = to_float32_matrix(
+                self.preprocessor_.transform(X), source="preprocessor"
+            )
+            names = [f"preprocessor output {j}" for j in range(Xt.shape[1])]
+            allowed = meta.get("missing_positions", [])
+            check_missing_allowed(np.isnan(Xt), names, allowed)
+            return {"numeric": Xt}
         numeric_pos = meta["numeric_positions"]
         categorical_pos = meta["categorical_positions"]
         # A small frame converts faster as a whole; a large one column-wise.
@@ -165,9 +175,11 @@ class _ExportedStudent:
                 "Input X has values that are not numbers in the numeric columns "
                 f"{meta['numeric_names']}."
             ) from None
-        check_finite_columns(numeric, meta["numeric_names"])
+        check_finite_columns(
+            numeric, meta["numeric_names"], allow_nan=meta.get("missing_positions", [])
+        )
         inputs = {"numeric": numeric.astype(np.float32)}
-        if not np.isfinite(inputs["numeric"]).all():
+        if np.isinf(inputs["numeric"]).any():
             raise ValueError("Input X has numbers too large for float32.")
         if not categorical_pos:
             return inputs

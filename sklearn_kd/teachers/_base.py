@@ -7,7 +7,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from sklearn_kd._utils import CHUNK_SIZE, iter_chunks, take_rows
+from sklearn_kd._utils import (
+    CHUNK_SIZE,
+    iter_chunks,
+    missing_values_named,
+    take_rows,
+)
 
 #: Regression predictions, shape (n_samples, n_outputs).
 PREDICTION = "prediction"
@@ -182,7 +187,9 @@ class Teacher(ABC):
         for rows in iter_chunks(n_samples, chunk_size):
             chunk = take_rows(X, rows)
             for signal in signals:
-                out = np.asarray(self._query_chunk(chunk, signal), dtype=np.float64)
+                with missing_values_named(f"teacher {self.name}", chunk):
+                    out = self._query_chunk(chunk, signal)
+                out = np.asarray(out, dtype=np.float64)
                 if out.ndim == 1:
                     out = out.reshape(-1, 1)
                 if out.ndim != 2 or out.shape[0] != rows.stop - rows.start:
