@@ -96,9 +96,11 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         ``'none'`` feeds the standardised number as it is. One-hot encoded
         string columns pass through. Ignored for a ``student`` of your own.
     n_bins : int >= 2 or 'auto', default='auto'
-        Piecewise-linear bins per numeric column. ``'auto'`` takes about one
-        bin per 100 training rows, between 4 and 16. Either way the encoded
-        columns together give the first layer at most 256 inputs.
+        Piecewise-linear bins per numeric column, on average: with bins from
+        a tree teacher's splits, the columns it uses most get more (an id
+        column a forest splits on everywhere may get dozens). ``'auto'`` takes
+        about one bin per 50 training rows, between 8 and 32. Either way the
+        encoded columns together give the first layer at most 256 inputs.
     binning : {'auto', 'splits', 'outputs', 'quantile'}, default='auto'
         Where the bin edges come from. ``'splits'``: the thresholds a tree
         ensemble teacher splits each column on (scikit-learn forests, extra

@@ -35,13 +35,13 @@ _TREE_ROWS = 100_000
 def resolve_n_bins(n_bins, n_rows: int, n_columns: int) -> int:
     """Bins per encoded column: ``n_bins``, or a size-aware choice for ``'auto'``.
 
-    ``'auto'`` gives about one bin per 100 rows, between 4 and 16, so that a
+    ``'auto'`` gives about one bin per 50 rows, between 8 and 32, so that a
     small, noisy table does not get more inputs than it can fit. Either way the
     encoded columns together stay within ``MAX_ENCODED_WIDTH`` inputs (at least
     two bins a column).
     """
     if n_bins == "auto":
-        n_bins = int(np.clip(n_rows // 100, 4, 16))
+        n_bins = int(np.clip(n_rows // 50, 8, 32))
     cap = max(2, MAX_ENCODED_WIDTH // max(1, n_columns))
     return int(min(n_bins, cap))
 
@@ -94,14 +94,19 @@ def encoding_spec(
     if source == "outputs":
         rows = _tree_rows(len(Xs), random_state)
         target = np.asarray(target, dtype=np.float64).reshape(len(Xs), -1)[rows]
+    if source == "splits":
+        splits = {j: (np.asarray(t), np.asarray(w)) for j, (t, w) in splits.items()}
+        per_column = _allocate(splits, columns, n_bins)
     encoded, edges = [], []
     for j in columns:
         values = Xs[:, j].astype(np.float64)
         finite = ~np.isnan(values)
         lo, hi = values[finite].min(), values[finite].max()
         if source == "splits":
-            thresholds, counts = (splits or {}).get(j, (np.zeros(0), np.zeros(0)))
-            inner = _thin(np.asarray(thresholds), np.asarray(counts), lo, hi, n_bins)
+            if j not in splits:
+                continue
+            thresholds, rows_used = splits[j]
+            inner = _thin(thresholds, rows_used, lo, hi, per_column[j])
         elif source == "outputs":
             column = values[rows]
             keep = ~np.isnan(column)
@@ -128,6 +133,31 @@ def _varies(values: np.ndarray) -> bool:
     """Whether a column holds at least two distinct non-NaN values."""
     values = values[~np.isnan(values)]
     return len(values) > 0 and values.max() > values.min()
+
+
+def _allocate(splits, columns, n_bins) -> dict[int, int]:
+    """Bins per column for ``'splits'``: ``n_bins`` on average, shared in
+    proportion to the rows that pass through the teacher's splits on each.
+
+    A teacher that leans on one column (an id, a date) gets most of the bins
+    there: a forest that singles out 100 households by their id needs 100
+    bins on the id, not the same 16 as a column it barely uses. Each used
+    column gets at least 2 and at most one more than its distinct thresholds.
+    """
+    used = {j: float(splits[j][1].sum()) for j in columns if j in splits}
+    total = sum(used.values())
+    if not total:
+        return {}
+    budget = n_bins * len(columns)
+    bins = {
+        j: int(min(len(splits[j][0]) + 1, max(2, round(budget * w / total))))
+        for j, w in used.items()
+    }
+    # Rounding and the floor of 2 may overshoot: trim the widest columns.
+    while sum(bins.values()) > max(budget, 2 * len(bins)):
+        widest = max(bins, key=bins.get)
+        bins[widest] -= 1
+    return bins
 
 
 def _thin(thresholds, counts, lo, hi, n_bins) -> np.ndarray:
