@@ -122,3 +122,23 @@ def test_cuda_student_exports_and_runs_on_either_device(fitted, tmp_path):
     for device in ("cpu", "cuda"):
         student = load_torchscript(path, device=device)
         assert_close(outputs(student, X), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("encoding", ["piecewise_linear", "periodic"])
+def test_the_numeric_encoding_and_missing_values_run_on_the_gpu(encoding):
+    """The student's encoding (bins from the forest, NaN codes) trains on the
+    device, and the CPU deployment predicts what the GPU student does."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = make_regression(n_samples=400, n_features=5, noise=5.0, random_state=0)
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    teacher = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    model = DistilledRegressor(
+        teacher, device="cuda", numeric_encoding=encoding, **FAST
+    ).fit(X, y)
+    layer = model.student_.module_.layers.encoding
+    assert all(b.device.type == "cuda" for b in layer.buffers())
+    assert model.encoding_.missing == tuple(range(5))
+    pred = model.predict(X)
+    assert np.isfinite(pred).all()
+    np.testing.assert_allclose(model.to_deployable("cpu").predict(X), pred, rtol=1e-6)
