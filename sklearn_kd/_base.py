@@ -417,6 +417,12 @@ class _BaseDistiller(
         start = time.perf_counter()
         store = self._teacher_store(X_all, adapter)
         routes = None
+        if isinstance(adapter, TeacherRoute) and self.teacher_labels == "oob":
+            raise ValueError(
+                "teacher_labels='oob' labels the training rows with one fitted "
+                "bagging ensemble's out-of-bag outputs; a TeacherRoute has one "
+                "output per checkpoint. Use teacher_labels='in_sample'."
+            )
         if isinstance(adapter, TeacherRoute) and required:
             routes = self._query_route(adapter, X_all, required, store)
             # The final checkpoint's outputs: what the terms' own signals

@@ -336,6 +336,11 @@ def test_oob_labels_errors(regression_split):
         ).fit(X, y)
     with pytest.raises(ValueError, match="teacher_labels"):
         DistilledRegressor(plain, teacher_labels="oops", **FAST).fit(X, y)
+    from sklearn_kd.teachers import TeacherRoute
+
+    route = TeacherRoute.from_staged(plain, n_checkpoints=2)
+    with pytest.raises(ValueError, match="a TeacherRoute has one output per"):
+        DistilledRegressor(route, teacher_labels="oob", **FAST).fit(X, y)
 
 
 # ----------------------------------------------------------------------------
