@@ -64,6 +64,8 @@ from sklearn_kd.teachers._resolve import (
 from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
 
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
+#: Labelled rows from which early_stopping='auto' holds out a validation set.
+_EARLY_STOPPING_MIN_ROWS = 200
 
 
 class _BaseDistiller(
@@ -84,7 +86,7 @@ class _BaseDistiller(
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "numeric_encoding": [StrOptions(set(ENCODINGS))],
@@ -458,6 +460,7 @@ class _BaseDistiller(
                 "student (student=None) encodes them. Impute them for a student "
                 "of your own, for example with sklearn.impute.SimpleImputer."
             )
+        self.early_stopping_ = self._resolve_early_stopping(y_train, adapter)
         self.device_ = device
         start = time.perf_counter()
         signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
@@ -508,6 +511,7 @@ class _BaseDistiller(
                 parts=parts,
                 device=device,
                 seed=seed,
+                early_stopping=self.early_stopping_,
                 encoding=self.encoding_,
                 stratified=self._task == "classification",
                 train_parts=[
@@ -538,6 +542,22 @@ class _BaseDistiller(
         self.student_ = net
         self.history_ = net.history
         return self
+
+    def _resolve_early_stopping(self, y_train, adapter) -> bool:
+        """``early_stopping``, with ``'auto'`` decided on the data.
+
+        ``'auto'`` stops early when there are at least
+        ``_EARLY_STOPPING_MIN_ROWS`` labelled rows (a validation set of 20 or
+        more), every class has two (a stratified split needs them), and the
+        teacher is not a route (whose checkpoints follow the epochs).
+        """
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping)
+        if len(y_train) < _EARLY_STOPPING_MIN_ROWS:
+            return False
+        if self._task == "classification" and np.bincount(y_train).min() < 2:
+            return False
+        return not isinstance(adapter, TeacherRoute)
 
     def _unlabeled_rows(self, X, X_unlabeled):
         """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""

@@ -520,3 +520,37 @@ def test_student_net_works_as_a_plain_skorch_net(regression_split, forest):
     raw = model.student_.predict(Xs)
     expected = (model.predict(X_test) - model._target_mean_) / model._target_scale_
     np.testing.assert_allclose(raw.ravel(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_early_stopping_auto_decides_on_the_data(regression_split):
+    """'auto' holds out a validation set from 200 labelled rows, not below,
+    not for a route (its checkpoints follow the epochs), and says so."""
+    from sklearn_kd.teachers import TeacherRoute
+
+    X, _, y, _ = regression_split
+    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
+    settings = {"max_epochs": 400, "batch_size": 64, "random_state": 0}
+    big = DistilledRegressor(forest, **settings).fit(X, y)
+    assert big.early_stopping_ is True
+    assert "valid_task" in big.history_[-1]
+    # It stopped on the plateau, well before the epoch budget.
+    assert len(big.history_) < settings["max_epochs"]
+    small = DistilledRegressor(forest, **{**settings, "max_epochs": 5})
+    assert small.fit(X[:150], y[:150]).early_stopping_ is False
+    route = TeacherRoute.from_staged(forest, n_checkpoints=2)
+    routed = DistilledRegressor(route, **{**settings, "max_epochs": 4}).fit(X, y)
+    assert routed.early_stopping_ is False
+    forced = DistilledRegressor(
+        forest, early_stopping=True, **{**settings, "max_epochs": 4}
+    )
+    assert forced.fit(X[:150], y[:150]).early_stopping_ is True
+
+
+def test_early_stopping_auto_needs_two_rows_per_class(classification_split):
+    X, _, y, _ = classification_split
+    y = y.copy()
+    y[0] = 7  # a class with one row cannot be stratified
+    model = DistilledClassifier(
+        lambda Z: np.zeros((len(Z), 4)), max_epochs=2, random_state=0
+    ).fit(X, y)
+    assert model.early_stopping_ is False

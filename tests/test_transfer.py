@@ -137,7 +137,9 @@ def test_unlabeled_rows_reach_teacher_but_not_task_loss(data, monkeypatch):
         seen.append(len(X))
         return X[:, 0]
 
-    model = DistilledRegressor(teacher, batch_size=1000, max_epochs=1, random_state=0)
+    model = DistilledRegressor(
+        teacher, batch_size=1000, max_epochs=1, early_stopping=False, random_state=0
+    )
     model.fit(X[:200], y[:200].astype(float), X_unlabeled=X[200:])
     assert seen == [600]
     assert task_rows == [200]
@@ -216,7 +218,12 @@ def test_augmented_rows_are_labelled_by_teacher_only(data, augment, monkeypatch)
         return X[:, 0]
 
     DistilledRegressor(
-        teacher, augment=augment, augment_size=2.0, batch_size=2000, max_epochs=1
+        teacher,
+        augment=augment,
+        augment_size=2.0,
+        batch_size=2000,
+        max_epochs=1,
+        early_stopping=False,
     ).fit(X[:300], y[:300].astype(float))
     assert seen == [900]
     assert task_rows == [300]
@@ -252,7 +259,11 @@ def test_out_of_fold_teacher_outputs(data):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Objective, "forward", spy)
         model = DistilledRegressor(
-            LinearRegression(), teacher_cv=KFold(3), batch_size=len(X), max_epochs=1
+            LinearRegression(),
+            teacher_cv=KFold(3),
+            batch_size=len(X),
+            max_epochs=1,
+            early_stopping=False,
         ).fit(X, y)
     expected = cross_val_predict(LinearRegression(), X, y, cv=KFold(3))
     expected = (expected - y.mean()) / y.std()

@@ -32,6 +32,7 @@ def make_student_net(
     device,
     seed,
     stratified,
+    early_stopping=False,
     encoding=None,
     train_parts=(),
     extra_callbacks=(),
@@ -59,6 +60,9 @@ def make_student_net(
         Seeds the validation split.
     stratified : bool
         Stratify the validation split (classifiers).
+    early_stopping : bool, default=False
+        Hold out ``est.validation_fraction`` of the rows and stop on the task
+        loss there (the distiller's resolved ``early_stopping``).
     encoding : EncodingSpec or None, default=None
         The default student's numeric encoding.
     """
@@ -123,7 +127,7 @@ def make_student_net(
             f"instance, or an unfitted skorch NeuralNet; got {student!r}."
         )
     train_split = None
-    if est.early_stopping:
+    if early_stopping:
         train_split = ValidSplit(
             est.validation_fraction,
             stratified=stratified,
