@@ -74,6 +74,24 @@ def test_a_column_the_teacher_never_splits_on_passes_through(step_data):
     assert width == len(model.encoding_.edges[0]) - 1 + 2
 
 
+def test_an_ensemble_of_teachers_bins_on_every_members_splits(step_data):
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    stumps = GradientBoostingRegressor(n_estimators=5, max_depth=1, random_state=0).fit(
+        X, y
+    )
+    both = as_teacher([forest, stumps]).split_thresholds(X)
+    for member in (forest, stumps):
+        for column, (thresholds, rows) in (
+            as_teacher(member).split_thresholds(X).items()
+        ):
+            assert set(thresholds) <= set(both[column][0])
+            where = np.searchsorted(both[column][0], thresholds)
+            assert (both[column][1][where] >= rows).all()
+    model = DistilledRegressor([forest, stumps], **FAST).fit(X, y)
+    assert model.bins_source_ == "splits"
+
+
 def test_a_step_teacher_is_followed_better_than_without_encoding(step_data):
     X, y = step_data
     rng = np.random.default_rng(1)

@@ -87,20 +87,16 @@ class EnsembleTeacher(Teacher):
         return "ensemble of " + ", ".join(m.name for m in self.members)
 
     def split_thresholds(self, X):
-        # Every member's splits, counts added up: bins where any member splits.
-        merged: dict = {}
+        # Every member's splits, their rows added up: bins where any splits.
+        from sklearn_kd.teachers._thresholds import merge_thresholds
+
+        found: dict = {}
         for member in self.members:
             for column, pair in (member.split_thresholds(X) or {}).items():
-                merged.setdefault(column, []).append(pair)
-        if not merged:
+                found.setdefault(column, []).append(pair)
+        if not found:
             return None
-        out = {}
-        for column, pairs in merged.items():
-            thresholds = np.concatenate([t for t, _ in pairs])
-            counts = np.concatenate([c for _, c in pairs])
-            unique, inverse = np.unique(thresholds, return_inverse=True)
-            out[column] = (unique, np.bincount(inverse, weights=counts).astype(int))
-        return out
+        return {column: merge_thresholds(pairs) for column, pairs in found.items()}
 
     def _query_chunk(self, X, signal):
         if signal == PREDICTION:

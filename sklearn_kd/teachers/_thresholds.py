@@ -229,7 +229,7 @@ def _tally(features, thresholds, rows, *, n_columns) -> dict:
     return out
 
 
-def _merge(pairs) -> tuple[np.ndarray, np.ndarray]:
+def merge_thresholds(pairs) -> tuple[np.ndarray, np.ndarray]:
     """One ``(thresholds, rows)`` from several, rows of equal ones summed."""
     thresholds = np.concatenate([t for t, _ in pairs])
     counts = np.concatenate([c for _, c in pairs])
@@ -264,7 +264,7 @@ def _pipeline_thresholds(pipeline, X) -> dict | None:
             found.setdefault(j, []).append(pair)
     if not found:
         return None
-    return {j: _merge(pairs) for j, pairs in sorted(found.items())}
+    return {j: merge_thresholds(pairs) for j, pairs in sorted(found.items())}
 
 
 def _content(values) -> bytes:
