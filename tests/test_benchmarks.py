@@ -103,3 +103,38 @@ def test_out_folder_is_kept_out_of_the_recorded_command(runner):
         "2",
     ]
     assert runner._without_out(["--out=x"]) == []
+
+
+def test_encoding_benchmark_quick_run_on_one_set():
+    """bench_encoding.py: every model fits on a small set and the report says
+    what the issue asks (gap closed, fidelity, size, latency, fit time)."""
+    path = RUNNER.parent / "bench_encoding.py"
+    spec = importlib.util.spec_from_file_location("sklearn_kd_bench_encoding", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        info, rows = module.run_one("diabetes", 0, quick=True)
+        summary = module.summarise({("diabetes", 0): (info, rows)})
+        lines = module.verdict(summary)
+        text = module.markdown(
+            {
+                "date": "today",
+                "machine": "here",
+                "datasets": ["diabetes"],
+                "seeds": [0],
+                "wall_s": 1.0,
+                "summary": summary,
+                "verdict": lines,
+            }
+        )
+    finally:
+        del sys.modules[spec.name]
+    models = {(r["teacher"], r["model"]) for r in rows}
+    for name, (_, _, kinds) in module.MODELS.items():
+        for kind in kinds or module.TEACHERS:
+            assert (kind, name) in models
+    for row in rows:
+        assert math.isfinite(row["score"]) and row["size_bytes"] > 0
+    assert any("Deployed size" in line for line in lines)
+    assert "distilled (new default)" in text
