@@ -48,6 +48,7 @@ from sklearn_kd.students._build import (
     check_hidden_layer_sizes,
     check_student_widths,
     make_student_net,
+    resolve_early_stopping,
 )
 from sklearn_kd.students._encoding import ENCODINGS
 from sklearn_kd.students._modules import ACTIVATIONS
@@ -59,13 +60,12 @@ from sklearn_kd.teachers import (
 from sklearn_kd.teachers._resolve import (
     clone_teacher,
     is_unfitted_estimator,
+    teacher_allows_nan,
     teacher_members,
 )
 from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
 
 _PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
-#: Labelled rows from which early_stopping='auto' holds out a validation set.
-_EARLY_STOPPING_MIN_ROWS = 200
 
 
 class _BaseDistiller(
@@ -213,7 +213,7 @@ class _BaseDistiller(
         # NaN in X reaches the teacher as given and the default student
         # encodes it: the distiller takes NaN exactly when its teacher does.
         tags.input_tags.allow_nan = all(
-            _allows_nan(m) for m in teacher_members(self.teacher)
+            teacher_allows_nan(m) for m in teacher_members(self.teacher)
         )
         return tags
 
@@ -460,7 +460,12 @@ class _BaseDistiller(
                 "student (student=None) encodes them. Impute them for a student "
                 "of your own, for example with sklearn.impute.SimpleImputer."
             )
-        self.early_stopping_ = self._resolve_early_stopping(y_train, adapter)
+        self.early_stopping_ = resolve_early_stopping(
+            self.early_stopping,
+            y_train,
+            stratified=self._task == "classification",
+            scheduled=isinstance(adapter, TeacherRoute),
+        )
         self.device_ = device
         start = time.perf_counter()
         signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
@@ -543,22 +548,6 @@ class _BaseDistiller(
         self.history_ = net.history
         return self
 
-    def _resolve_early_stopping(self, y_train, adapter) -> bool:
-        """``early_stopping``, with ``'auto'`` decided on the data.
-
-        ``'auto'`` stops early when there are at least
-        ``_EARLY_STOPPING_MIN_ROWS`` labelled rows (a validation set of 20 or
-        more), every class has two (a stratified split needs them), and the
-        teacher is not a route (whose checkpoints follow the epochs).
-        """
-        if self.early_stopping != "auto":
-            return bool(self.early_stopping)
-        if len(y_train) < _EARLY_STOPPING_MIN_ROWS:
-            return False
-        if self._task == "classification" and np.bincount(y_train).min() < 2:
-            return False
-        return not isinstance(adapter, TeacherRoute)
-
     def _unlabeled_rows(self, X, X_unlabeled):
         """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
         if X_unlabeled is None:
@@ -599,18 +588,6 @@ def _as_term_pairs(terms, *, strict=False) -> list:
             )
         pairs.append(item)
     return pairs
-
-
-def _allows_nan(teacher) -> bool:
-    """Whether a scikit-learn teacher says it takes NaN; False when unknown."""
-    from sklearn.utils import get_tags
-
-    if teacher is None or not hasattr(teacher, "__sklearn_tags__"):
-        return False
-    try:
-        return bool(get_tags(teacher).input_tags.allow_nan)
-    except (AttributeError, TypeError, ValueError):
-        return False
 
 
 def _accepts(func, name: str) -> bool:

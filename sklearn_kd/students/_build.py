@@ -6,6 +6,7 @@ import copy
 import inspect
 from numbers import Integral
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
@@ -160,6 +161,39 @@ def make_student_net(
         callbacks=callbacks,
         **module_params,
     )
+
+
+#: Labelled rows from which early_stopping='auto' holds out a validation set.
+EARLY_STOPPING_MIN_ROWS = 200
+
+
+def resolve_early_stopping(setting, y_train, *, stratified, scheduled) -> bool:
+    """A distiller's ``early_stopping``, with ``'auto'`` decided on the data.
+
+    ``'auto'`` stops early from ``EARLY_STOPPING_MIN_ROWS`` labelled rows (a
+    validation set of 20 or more), when every class has two rows (a
+    stratified split needs them), and not when the training is ``scheduled``
+    over the epochs (a teacher route's checkpoints).
+
+    Parameters
+    ----------
+    setting : bool or 'auto'
+        The distiller's ``early_stopping``.
+    y_train : ndarray
+        Encoded targets of the labelled rows (class indices when
+        ``stratified``).
+    stratified : bool
+        The validation split is stratified by class.
+    scheduled : bool
+        Something follows the epoch count (a route's schedule).
+    """
+    if setting != "auto":
+        return bool(setting)
+    if len(y_train) < EARLY_STOPPING_MIN_ROWS:
+        return False
+    if stratified and np.bincount(y_train).min() < 2:
+        return False
+    return not scheduled
 
 
 def _valid_scorings(parts) -> list:

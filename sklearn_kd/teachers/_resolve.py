@@ -37,6 +37,18 @@ def is_plain_callable(teacher) -> bool:
     )
 
 
+def teacher_allows_nan(teacher) -> bool:
+    """Whether a scikit-learn teacher says it takes NaN; False when unknown."""
+    from sklearn.utils import get_tags
+
+    if teacher is None or not hasattr(teacher, "__sklearn_tags__"):
+        return False
+    try:
+        return bool(get_tags(teacher).input_tags.allow_nan)
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def teacher_members(teacher) -> list:
     """The models in ``teacher``: itself, or each member of a teacher list
     (whose items may be ``(teacher, weight)`` pairs)."""
