@@ -435,3 +435,26 @@ def test_infinity_is_still_an_error(nan_data):
     X[3, 2] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         DistilledRegressor(lambda Z: np.nansum(Z, axis=1), **FAST).fit(X, y)
+
+
+def test_missing_values_through_a_user_preprocessor_and_its_export(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_kd.export import export_onnx, load_onnx
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = X.sum(axis=1)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    teacher = HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(X, y)
+    model = DistilledRegressor(
+        teacher, preprocessor=FunctionTransformer(np.negative), **FAST
+    ).fit(X, y)
+    assert model.encoding_.missing == (0, 1, 2)
+    export_onnx(model, tmp_path / "m.onnx")
+    loaded = load_onnx(tmp_path / "m.onnx", allow_pickle=True)
+    np.testing.assert_allclose(
+        loaded.predict(X), model.predict(X), rtol=1e-4, atol=1e-4
+    )

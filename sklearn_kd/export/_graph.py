@@ -119,6 +119,7 @@ def _graph_and_metadata(model, func):
     from sklearn_kd import __version__
 
     prep = model.preprocessor_
+    encoding = getattr(model, "encoding_", None)
     columns = getattr(model, "feature_names_in_", None)
     meta = {
         "format": _FORMAT,
@@ -164,9 +165,7 @@ def _graph_and_metadata(model, func):
         inputs=["numeric", "categorical"] if categorical else ["numeric"],
         # Columns of the numeric input that may hold NaN (the student encodes
         # them); NaN anywhere else is refused, as by the distiller.
-        missing_positions=list(getattr(model.encoding_, "missing", ()))
-        if getattr(model, "encoding_", None) is not None
-        else [],
+        missing_positions=[] if encoding is None else list(encoding.missing),
     )
     if meta["task"] == "classification":
         meta["classes"] = _jsonable(model.classes_.tolist(), "the class labels")

@@ -150,7 +150,12 @@ class _ExportedStudent:
             if is_dataframe(X):
                 check_frame_finite(X)
             else:
-                X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+                X = check_array(
+                    X,
+                    dtype=[np.float64, np.float32],
+                    ensure_all_finite="allow-nan",
+                    input_name="X",
+                )
             Xt = to_float32_matrix(
                 self.preprocessor_.transform(X), source="preprocessor"
             )
