@@ -47,8 +47,11 @@ class _Column:
 
 def _nan_error(column, n_bad: int) -> ValueError:
     return ValueError(
-        f"Input X contains NaN or infinity in column {column!r} ({n_bad} row(s)). "
-        "Impute or drop them first, for example with sklearn.impute.SimpleImputer."
+        f"Input X contains NaN or infinity in column {column!r} ({n_bad} row(s)); "
+        "synthetic transfer rows (augment='munge' or 'noise') are drawn from "
+        "complete rows only. Impute or drop them first, for example with "
+        "sklearn.impute.SimpleImputer, or set augment=None: the distiller itself "
+        "takes missing values."
     )
 
 
