@@ -1,6 +1,11 @@
 """Student networks and the skorch machinery that trains them."""
 
-from sklearn_kd.students._encoding import EncodingSpec, NumericEncoding
+from sklearn_kd.students._encoding import (
+    EncodingSpec,
+    NumericEncoding,
+    Periodic,
+    PiecewiseLinear,
+)
 from sklearn_kd.students._modules import MLP
 from sklearn_kd.students._net import DistillationNet, TensorBatches, TensorDataset
 
@@ -9,6 +14,8 @@ __all__ = [
     "DistillationNet",
     "EncodingSpec",
     "NumericEncoding",
+    "Periodic",
+    "PiecewiseLinear",
     "TensorBatches",
     "TensorDataset",
 ]
