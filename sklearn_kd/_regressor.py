@@ -77,10 +77,10 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
     weight_decay : float, default=0.0
         Adam weight decay.
     early_stopping : bool or 'auto', default='auto'
-        Hold out ``validation_fraction`` of the rows, stop when the task
-        loss on their true labels has not improved for ``patience`` epochs
-        (the same criterion for a distilled student and its from-scratch
-        baseline), and restore the best weights. ``'auto'`` (as in
+        Hold out ``validation_fraction`` of the rows, stop when the
+        student's objective on them (``valid_loss``; the task loss alone for a
+        student from scratch) has not improved for ``patience`` epochs, and
+        restore the best weights. ``'auto'`` (as in
         HistGradientBoosting) turns it on from 200 labelled rows (every class
         with two or more), except for a ``TeacherRoute``, whose checkpoints
         follow the epochs; ``early_stopping_`` says what was done. On the

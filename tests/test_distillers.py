@@ -501,15 +501,20 @@ def test_skorch_template_module_instance_and_callbacks(regression_split, forest)
     assert len(model.history_) < 50
 
 
-def test_early_stopping_monitors_the_task_loss(regression_split, forest):
-    """Flat early stopping watches valid_task: the same for scratch and distilled."""
+def test_early_stopping_monitors_the_students_objective(regression_split, forest):
+    """Flat early stopping watches valid_loss, what the student minimises, on
+    held-out rows; every part is logged beside it."""
     X_train, _, y_train, _ = regression_split
     model = DistilledRegressor(
         forest, alpha=0.0, early_stopping=True, patience=3, **{**FAST, "max_epochs": 40}
     ).fit(X_train, y_train)
     stopper = dict(model.student_.callbacks_)["early_stopping"]
-    assert stopper.monitor == "valid_task"
-    assert "valid_task" in model.history_[-1]
+    assert stopper.monitor == "valid_loss"
+    history = model.history_
+    assert {"valid_loss", "valid_task", "valid_hp"} <= set(history[-1])
+    # load_best restored the epoch with the lowest held-out objective.
+    best = int(np.argmin(history[:, "valid_loss"]))
+    assert history[best, "valid_loss_best"]
 
 
 def test_student_net_works_as_a_plain_skorch_net(regression_split, forest):

@@ -138,11 +138,13 @@ def make_student_net(
         callbacks.append(
             (
                 "early_stopping",
-                # The task loss on held-out labels: the same criterion for a
-                # distilled student and its from-scratch baseline (stopping on
-                # the combined loss would favour the distilled one).
+                # The student's own objective on held-out rows (for a student
+                # from scratch, the task loss). Watching the task loss alone
+                # stopped students that lean on a sharp teacher (a forest's
+                # clipped log-probabilities, alpha=0.2) in their first epochs,
+                # while it still rose: Yogurt accuracy 0.56 against 0.81.
                 EarlyStopping(
-                    monitor="valid_task", patience=est.patience, load_best=True
+                    monitor="valid_loss", patience=est.patience, load_best=True
                 ),
             )
         )
