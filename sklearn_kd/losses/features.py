@@ -1,7 +1,7 @@
 """Feature terms: match what the teacher computes inside, not only its outputs.
 
-The lecture's "Signal 3" (FitNets and attention-based feature matching) and,
-from its "Other Signals", similarity-preserving distillation. The teacher's
+FitNets (Romero et al., 2015), attention-based feature matching (Ji et al.,
+2021) and similarity-preserving distillation (Tung and Mori, 2019). The teacher's
 feature is computed once per fit on the transfer rows through its adapter (a
 named submodule of a torch or skorch teacher, a hidden layer of a scikit-learn
 MLP, a Pipeline step, the per-tree prediction matrix of a tree ensemble, or a

@@ -1,7 +1,7 @@
 """Gradient terms: teach the student how the teacher responds to its input.
 
-The lecture's "Signal 4" and "Other Signals": Sobolev training (matching input
-gradients), gradient adversarial training (GREAT) and gradients with respect
+Sobolev training (matching input gradients, Czarnecki et al., 2017), gradient
+adversarial training (GREAT, Sinha et al., 2018) and gradients with respect
 to hidden layers. The teacher's derivatives are computed once per fit (by
 autograd for torch and skorch teachers, by central finite differences for
 anything else, see :mod:`sklearn_kd.teachers._gradients`); the student's are
@@ -159,7 +159,7 @@ class _InputGradientTerm(DistillationTerm):
 
 @register_term(key="input_gradient")
 class InputGradientMatching(_InputGradientTerm):
-    r"""Input-gradient matching: Sobolev training, or the lecture's gradient loss.
+    r"""Input-gradient matching: Sobolev training, or matching loss gradients.
 
     .. math::
 
@@ -170,7 +170,7 @@ class InputGradientMatching(_InputGradientTerm):
     derivatives along ``k`` unit directions ``v_j`` in standardised input
     units. With ``target='output'`` ``f`` is each output (Sobolev training,
     Czarnecki et al. 2017); with ``target='loss'`` it is the task loss at the
-    true label, :math:`\|\nabla_x L_t - \nabla_x L_s\|^2` as in the lecture
+    true label, :math:`\|\nabla_x L_t - \nabla_x L_s\|^2`
     (labeled rows only; the teacher's is ``sum_o dL/df_o * df_o/dx`` from its
     derivatives and outputs). Along every axis (``k = d``) the sum is the
     squared Frobenius distance of the Jacobians over ``d``; along random unit
@@ -364,8 +364,8 @@ class LayerGradientMatching(DistillationTerm):
     Jacobians are computed once per fit by autograd through a forward hook,
     removed afterwards, and scaled to unit root mean square over the transfer
     rows (the learned map absorbs any scale), so that the weight means the
-    same for every teacher. The lecture's gradients with respect to intermediate
-    layers; the teacher must expose its layers.
+    same for every teacher. Gradients with respect to intermediate layers;
+    the teacher must expose its layers.
 
     References
     ----------

@@ -17,7 +17,7 @@ class HPLoss(DistillationTerm):
     computed on targets the distiller standardises per output (zero mean, unit
     variance on the training set), so that every output counts equally and the
     term sits on the same scale as the task loss. The teacher's prediction acts
-    as a denoised label (the lecture's "Signal 2"; Bucilua et al., 2006).
+    as a denoised label (Bucilua et al., 2006).
 
     References
     ----------
