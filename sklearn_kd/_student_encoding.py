@@ -7,13 +7,12 @@ maps a tree teacher's thresholds from the raw columns to the student's.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from scipy.special import softmax
 
 from sklearn_kd._preprocessing import TabularEncoder
-from sklearn_kd.students._bins import encoding_spec, missing_columns
+from sklearn_kd._utils import missing_value_columns
+from sklearn_kd.students._bins import encoding_spec
 from sklearn_kd.students._encoding import EncodingSpec
 from sklearn_kd.teachers import LOGITS, PREDICTION
 
@@ -87,9 +86,9 @@ class _StudentEncoding:
             splits=splits,
             target=target,
             random_state=seed,
+            # Missing values anywhere in the transfer set get their indicator.
+            missing=tuple(missing_value_columns(Xs)),
         )
-        # Missing values anywhere in the transfer set get their indicator.
-        spec = replace(spec, missing=missing_columns(Xs))
         binned = kind == "piecewise_linear" and bool(spec.columns)
         return spec, source if binned else None
 

@@ -56,6 +56,7 @@ def encoding_spec(
     splits: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
     target: np.ndarray | None = None,
     random_state: int | None = None,
+    missing: tuple[int, ...] = (),
 ) -> EncodingSpec:
     """The student's encoding of ``Xs`` (the student's input matrix).
 
@@ -78,12 +79,13 @@ def encoding_spec(
         For ``'outputs'``: what the per-column trees are fit to.
     random_state : int, default=None
         Seeds the per-column trees' subsample.
+    missing : tuple of int, default=()
+        Inputs that may hold NaN (each gets an indicator and a learned code).
 
     Returns
     -------
     EncodingSpec
     """
-    missing = missing_columns(Xs)
     if kind == "none":
         return EncodingSpec("none", missing=missing)
     # Constant columns carry nothing to encode: they pass through.
@@ -122,11 +124,6 @@ def encoding_spec(
     return EncodingSpec(
         "piecewise_linear", columns=tuple(encoded), edges=tuple(edges), missing=missing
     )
-
-
-def missing_columns(Xs: np.ndarray) -> tuple[int, ...]:
-    """Columns of ``Xs`` with at least one NaN."""
-    return tuple(int(j) for j in np.flatnonzero(np.isnan(Xs).any(axis=0)))
 
 
 def _varies(values: np.ndarray) -> bool:
