@@ -9,22 +9,16 @@ parameters and task hooks (``_teacher_targets``, ``_resolve_member``).
 
 from __future__ import annotations
 
-import warnings
-
-import joblib
 import numpy as np
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import check_memory
 
+from sklearn_kd._batch import LOGITS, PREDICTION, SHARED_PREFIX
+from sklearn_kd._cache import data_key, teacher_store
 from sklearn_kd._utils import take_rows
-from sklearn_kd.losses import DistillationTerm
-from sklearn_kd.teachers import LOGITS, PREDICTION, as_teacher
-from sklearn_kd.teachers._gradients import TeacherProbe, input_space, no_cache
-from sklearn_kd.teachers._resolve import (
-    cached_call,
-    is_plain_callable,
-    is_unfitted_estimator,
-)
+from sklearn_kd.teachers import as_teacher
+from sklearn_kd.teachers._gradients import input_space
+from sklearn_kd.teachers._probe import TeacherProbe
+from sklearn_kd.teachers._resolve import is_plain_callable, is_unfitted_estimator
 from sklearn_kd.teachers._route import stack_route
 
 
@@ -39,11 +33,7 @@ class _TeacherQueries:
         Returns the per-row signals (``known`` included), the shared ones and
         the rows the teacher evaluated for them.
         """
-        askers = [
-            term
-            for _, term in active
-            if type(term).teacher_signals is not DistillationTerm.teacher_signals
-        ]
+        askers = [term for _, term in active if term.computes_signals]
         if not askers:
             return known, {}, {}
         signal = PREDICTION if self._task == "regression" else LOGITS
@@ -80,7 +70,7 @@ class _TeacherQueries:
         per_row, shared = dict(known), {}
         for term in askers:
             for key, value in term.teacher_signals(probe).items():
-                if key.startswith("shared:"):
+                if key.startswith(SHARED_PREFIX):
                     shared[key] = value
                 else:
                     per_row[key] = value
@@ -103,49 +93,24 @@ class _TeacherQueries:
         One per fit, for everything asked of the teacher on the transfer rows
         ``X_all`` (outputs, route checkpoints, derivatives, features): the
         teacher and the rows are hashed once, on first use, and each request
-        is cached under that hash and its own key. Derivatives cost many
-        teacher calls; with ``memory`` a search over term weights computes
-        them once per training set.
+        is cached under that hash and its own key (see :mod:`sklearn_kd._cache`).
         """
-        memory = check_memory(self.memory)
-        if memory.location is None:
-            return no_cache
-        cached = memory.cache(cached_call, ignore=["compute"])
-        data_key = []
 
-        def store(request, compute):
-            if not data_key:
-                data_key.append(self._data_key(X_all, adapter))
-            if data_key[0] is None:
-                return compute()
-            return cached(joblib.hash((data_key[0], request)), compute)
-
-        return store
-
-    def _data_key(self, X_all, adapter):
-        """Hash of the teacher, the rows and the target encoding; None (with a
-        warning) for a teacher that cannot be fingerprinted."""
-        # Cached values may be targets: standardised by y's mean and scale,
-        # or aligned to y's classes, so those enter the key too.
-        targets = tuple(
-            getattr(self, name, None)
-            for name in ("_target_mean_", "_target_scale_", "classes_")
-        )
-        key = None
-        if not is_plain_callable(self.teacher_):
-            try:
-                key = joblib.hash((self.teacher_, X_all, targets))
-            except Exception:  # any teacher joblib cannot pickle
-                key = None
-        if key is None:
-            warnings.warn(
-                f"memory is ignored for the teacher {adapter.name}: a plain callable "
-                "cannot be fingerprinted, so its outputs could come back stale. "
-                "Cache needs an estimator, Pipeline, torch module or skorch net.",
-                UserWarning,
-                stacklevel=6,
+        def key():
+            # Cached values may be targets: standardised by y's mean and scale,
+            # or aligned to y's classes, so those enter the key too.
+            targets = tuple(
+                getattr(self, name, None)
+                for name in ("_target_mean_", "_target_scale_", "classes_")
             )
-        return key
+            return data_key(
+                self.teacher_,
+                X_all,
+                targets,
+                fingerprint=not is_plain_callable(self.teacher_),
+            )
+
+        return teacher_store(self.memory, key, adapter.name)
 
     def _out_of_fold_targets(self, X, y, signals, sample_weight):
         """Teacher targets for the labeled rows from clones fitted on other folds.

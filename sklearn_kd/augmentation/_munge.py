@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_kd._compat import Interval
 from sklearn_kd.augmentation._tabular import (
     _MAX_DENSE_ONE_HOT,
     _check_n_samples,

@@ -6,9 +6,9 @@ from numbers import Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_kd._compat import Interval
 from sklearn_kd.augmentation._tabular import (
     _check_n_samples,
     _TabularGenerator,

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sklearn_kd._batch import LABELED, SAMPLE_WEIGHT, TARGET
+from sklearn_kd._torch_utils import layer_widths
 from sklearn_kd.losses._base import DistillationTerm
-from sklearn_kd.teachers._gradients import layer_widths
 
 
 def _mse_rows(y_pred, y_true):
@@ -92,8 +93,7 @@ class Objective(nn.Module):
             self._constant_names.append(key)
         #: Whether a term differentiates the student's outputs by its input.
         self.needs_input_grad = any(
-            getattr(term, "needs_input_grad", False) and term.weight > 0
-            for _, term in self.terms
+            term.needs_input_grad and term.weight > 0 for _, term in self.terms
         )
         self.context = {"task": task, **(context or {})}
         self.term_modules = nn.ModuleDict()
@@ -120,8 +120,14 @@ class Objective(nn.Module):
             module = term.make_module(context)
             if module is not None:
                 self.term_modules[name] = module
-            adversary = term.make_adversary(context)
-            if adversary is not None:
+            if term.has_adversary:
+                adversary = term.make_adversary(context)
+                if not isinstance(adversary, nn.Module):
+                    raise TypeError(
+                        f"{type(term).__name__}.make_adversary returned "
+                        f"{type(adversary).__name__}; a term with has_adversary=True "
+                        "must return a torch.nn.Module."
+                    )
                 self.adversaries[name] = adversary
 
     def read_layers(self, student) -> list[str]:
@@ -151,8 +157,8 @@ class Objective(nn.Module):
         batch = dict(batch)
         for i, key in enumerate(self._constant_names):
             batch[key] = getattr(self, f"const_{i}")
-        batch["y"] = y_true
-        weight = batch.get("sample_weight")
+        batch[TARGET] = y_true
+        weight = batch.get(SAMPLE_WEIGHT)
         parts: dict[str, torch.Tensor] = {}
         total = y_pred.new_zeros(())
         # The task loss is always measured (early stopping and history read
@@ -160,7 +166,7 @@ class Objective(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.alpha > 0):
             rows = TASK_LOSSES[self.task](y_pred, y_true)
             task_weight = weight
-            labeled = batch.get("labeled")
+            labeled = batch.get(LABELED)
             if labeled is not None:
                 task_weight = labeled if weight is None else weight * labeled
             parts["task"] = weighted_mean(rows, task_weight)

@@ -6,8 +6,9 @@ from numbers import Real
 from typing import ClassVar
 
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
 
+from sklearn_kd._batch import LOGITS
+from sklearn_kd._compat import Interval
 from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._registry import register_term
 
@@ -38,7 +39,7 @@ class SoftTargets(DistillationTerm):
         Softmax temperature applied to both teacher and student logits.
     """
 
-    requires = ("logits",)
+    requires = (LOGITS,)
     tasks = ("classification",)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -53,7 +54,7 @@ class SoftTargets(DistillationTerm):
     def loss(self, y_pred, batch, student):
         T = self.T
         log_p_student = F.log_softmax(y_pred / T, dim=1)
-        log_p_teacher = F.log_softmax(batch["logits"] / T, dim=1)
+        log_p_teacher = F.log_softmax(batch[LOGITS] / T, dim=1)
         kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1)
         return (T * T) * kl
 
@@ -82,11 +83,11 @@ class LogitMatching(DistillationTerm):
         Weight of the term in the total loss.
     """
 
-    requires = ("logits",)
+    requires = (LOGITS,)
     tasks = ("classification",)
 
     def loss(self, y_pred, batch, student):
         student_c = y_pred - y_pred.mean(dim=1, keepdim=True)
-        teacher = batch["logits"]
+        teacher = batch[LOGITS]
         teacher_c = teacher - teacher.mean(dim=1, keepdim=True)
         return ((student_c - teacher_c) ** 2).mean(dim=1)

@@ -17,9 +17,10 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from sklearn_kd._batch import student_key
+from sklearn_kd._compat import Interval, StrOptions
 from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._registry import register_term
 
@@ -63,6 +64,8 @@ _COMPONENTS = [Interval(Integral, 1, None, closed="left"), None]
 class _OneLayerTerm(DistillationTerm):
     """A term matching one teacher feature to one student layer."""
 
+    computes_signals = True
+
     def validate(self):
         super().validate()
         if self.teacher_layer is None:
@@ -85,7 +88,7 @@ class _OneLayerTerm(DistillationTerm):
         return (self.student_layer,)
 
     def _student_key(self, student):
-        return f"student:{self.read_layers(student)[0]}"
+        return student_key(self.read_layers(student)[0])
 
     def _student_width(self, context):
         name = self.read_layers(context["student"])[0]
@@ -311,6 +314,8 @@ class AttentionFeatureMatching(DistillationTerm):
         Reduce each teacher feature to this many principal components.
     """
 
+    computes_signals = True
+
     _parameter_constraints: ClassVar[dict] = {
         **DistillationTerm._parameter_constraints,
         "teacher_layers": [list, tuple, None],
@@ -365,6 +370,6 @@ class AttentionFeatureMatching(DistillationTerm):
     def loss(self, y_pred, batch, student, module):
         names = self.read_layers(student)
         teacher = [batch[k] for k in self._keys()]
-        hidden = [batch[f"student:{n}"] for n in names]
+        hidden = [batch[student_key(n)] for n in names]
         alpha = module.weights(teacher, hidden)
         return (alpha * module.distances(teacher, hidden)).sum(dim=2).mean(dim=1)

@@ -22,19 +22,26 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from sklearn_kd.losses._base import DistillationTerm
-from sklearn_kd.losses._objective import TASK_LOSSES
-from sklearn_kd.losses._registry import register_term
-from sklearn_kd.students._net import INPUT
-from sklearn_kd.teachers._gradients import (
+from sklearn_kd._batch import (
+    INPUT,
+    LABELED,
+    SAMPLE_WEIGHT,
+    SHARED_PREFIX,
+    TARGET,
+    TEACHER_OUTPUTS,
+)
+from sklearn_kd._compat import Interval, StrOptions
+from sklearn_kd._torch_utils import (
     capture_output,
     find_layer,
     jacobian_rows,
     layer_widths,
 )
+from sklearn_kd.losses._base import DistillationTerm
+from sklearn_kd.losses._objective import TASK_LOSSES
+from sklearn_kd.losses._registry import register_term
 
 _TARGETS = StrOptions({"output", "loss"})
 
@@ -62,7 +69,7 @@ def _differentiated(y_pred, batch, target, task):
     """What ``target`` differentiates, (b, n): the outputs, or the per-row task
     loss at the labels as one column."""
     if target == "loss":
-        return TASK_LOSSES[_task_loss(task)](y_pred, batch["y"]).unsqueeze(1)
+        return TASK_LOSSES[_task_loss(task)](y_pred, batch[TARGET]).unsqueeze(1)
     return y_pred
 
 
@@ -102,13 +109,13 @@ def _task_loss(task):
 
 def _task_of(batch):
     # Class indices are integers, standardised targets are floats.
-    return "regression" if batch["y"].is_floating_point() else "classification"
+    return "regression" if batch[TARGET].is_floating_point() else "classification"
 
 
 def _labeled_mean(values, batch):
     """Weighted mean over labeled rows (sample weights times the labeled mask)."""
-    weight = batch.get("sample_weight")
-    labeled = batch.get("labeled")
+    weight = batch.get(SAMPLE_WEIGHT)
+    labeled = batch.get(LABELED)
     if labeled is not None:
         weight = labeled if weight is None else weight * labeled
     if weight is None:
@@ -119,11 +126,12 @@ def _labeled_mean(values, batch):
 class _InputGradientTerm(DistillationTerm):
     """Shared parameters and teacher request of the input-gradient terms."""
 
+    computes_signals = True
     needs_input_grad = True
 
     def _keys(self):
         base = f"input_gradient/{self.method}/{self._n_directions()}/{self.step}"
-        return f"{base}/d", f"{base}/u", f"shared:{base}/u"
+        return f"{base}/d", f"{base}/u", f"{SHARED_PREFIX}{base}/u"
 
     def _n_directions(self):
         return self.n_directions if self.method == "directions" else 0
@@ -136,7 +144,7 @@ class _InputGradientTerm(DistillationTerm):
         out = {d_key: derivatives}
         out[shared_key if directions.ndim == 2 else u_key] = directions
         if self.target == "loss":
-            out["teacher_outputs"] = probe.teacher_outputs()
+            out[TEACHER_OUTPUTS] = probe.teacher_outputs()
         return out
 
     def _directions(self, batch):
@@ -149,7 +157,7 @@ class _InputGradientTerm(DistillationTerm):
         directions = self._directions(batch)
         d_key, _, _ = self._keys()
         g_teacher = teacher_grads(
-            batch[d_key], batch.get("teacher_outputs"), batch["y"], self.target, task
+            batch[d_key], batch.get(TEACHER_OUTPUTS), batch[TARGET], self.target, task
         )
         g_student = along(
             student_input_grads(y_pred, batch, student, self.target, task), directions
@@ -300,6 +308,7 @@ class AdversarialGradientMatching(_InputGradientTerm):
         "lr": [Interval(Real, 0, None, closed="neither")],
     }
 
+    has_adversary = True
     n_directions = 0
 
     def __init__(
@@ -328,8 +337,8 @@ class AdversarialGradientMatching(_InputGradientTerm):
         g_teacher, g_student = self._grads(y_pred, batch, student)
         if torch.is_grad_enabled():
             keep = None
-            if self.target == "loss" and "labeled" in batch:
-                keep = batch["labeled"] > 0
+            if self.target == "loss" and LABELED in batch:
+                keep = batch[LABELED] > 0
             module.seen = (
                 g_teacher.detach() if keep is None else g_teacher.detach()[keep],
                 g_student.detach() if keep is None else g_student.detach()[keep],
@@ -343,6 +352,9 @@ class AdversarialGradientMatching(_InputGradientTerm):
         g_teacher, g_student = adversary.seen
         real, fake = adversary(g_teacher), adversary(g_student)
         return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def adversary_lr(self, default):
+        return self.lr
 
 
 @register_term(key="layer_gradient")
@@ -386,6 +398,8 @@ class LayerGradientMatching(DistillationTerm):
         Differentiate the outputs or the task loss at the labels.
     """
 
+    computes_signals = True
+
     _parameter_constraints: ClassVar[dict] = {
         **DistillationTerm._parameter_constraints,
         "teacher_layer": [str, None],
@@ -419,7 +433,7 @@ class LayerGradientMatching(DistillationTerm):
         rms = float(np.sqrt(np.mean(jac**2)))
         out = {self._key(): jac / rms if rms > 0 else jac}
         if self.target == "loss":
-            out["teacher_outputs"] = probe.teacher_outputs()
+            out[TEACHER_OUTPUTS] = probe.teacher_outputs()
         return out
 
     def make_module(self, context):
@@ -442,8 +456,8 @@ class LayerGradientMatching(DistillationTerm):
         # (b, n_outputs or 1, w_t), like the student's mapped gradients.
         teacher = teacher_grads(
             batch[self._key()],
-            batch.get("teacher_outputs"),
-            batch["y"],
+            batch.get(TEACHER_OUTPUTS),
+            batch[TARGET],
             self.target,
             task,
         )

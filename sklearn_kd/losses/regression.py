@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sklearn_kd._batch import PREDICTION, TARGET_SCALE
 from sklearn_kd.losses._base import DistillationTerm
 from sklearn_kd.losses._registry import register_term
 
@@ -29,11 +30,11 @@ class HPLoss(DistillationTerm):
         Weight of the term in the total loss.
     """
 
-    requires = ("prediction",)
+    requires = (PREDICTION,)
     tasks = ("regression",)
 
     def loss(self, y_pred, batch, student):
-        return ((y_pred - batch["prediction"]) ** 2).mean(dim=1)
+        return ((y_pred - batch[PREDICTION]) ** 2).mean(dim=1)
 
 
 @register_term(key="outputs")
@@ -60,9 +61,9 @@ class OutputMatching(DistillationTerm):
         Weight of the term in the total loss.
     """
 
-    requires = ("prediction",)
+    requires = (PREDICTION,)
     tasks = ("regression",)
 
     def loss(self, y_pred, batch, student):
-        scale = batch["target_scale"]
-        return (((y_pred - batch["prediction"]) * scale) ** 2).mean(dim=1)
+        scale = batch[TARGET_SCALE]
+        return (((y_pred - batch[PREDICTION]) * scale) ** 2).mean(dim=1)

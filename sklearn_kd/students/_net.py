@@ -15,10 +15,8 @@ from skorch import NeuralNet
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
-from sklearn_kd.teachers._gradients import capture_output, find_layer
-
-#: Key of the student's input in the batch dictionary.
-INPUT = "X"
+from sklearn_kd._batch import INPUT
+from sklearn_kd._torch_utils import capture_output, find_layer
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -175,7 +173,7 @@ class DistillationNet(NeuralNet):
             groups = [
                 {
                     "params": list(adversary.parameters()),
-                    "lr": getattr(terms[name], "lr", self.lr),
+                    "lr": terms[name].adversary_lr(self.lr),
                 }
                 for name, adversary in adversaries.items()
             ]

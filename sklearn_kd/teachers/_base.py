@@ -7,18 +7,15 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+# The signal names are batch keys too: defined with the other keys, in the
+# leaf module that terms import (losses never import teachers).
+from sklearn_kd._batch import LOGITS, PREDICTION  # noqa: F401
 from sklearn_kd._utils import (
     CHUNK_SIZE,
     iter_chunks,
     missing_values_named,
     take_rows,
 )
-
-#: Regression predictions, shape (n_samples, n_outputs).
-PREDICTION = "prediction"
-#: Class scores whose softmax gives the teacher's class probabilities, shape
-#: (n_samples, n_teacher_classes), columns in the order of ``Teacher.classes``.
-LOGITS = "logits"
 
 #: Probabilities are clipped to this before their log is used as logits: a forest
 #: gives exact zeros, whose log would be -inf.

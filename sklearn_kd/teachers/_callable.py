@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions, validate_params
 
+from sklearn_kd._compat import StrOptions, validate_params
 from sklearn_kd.teachers._base import LOGITS, PREDICTION, Teacher, proba_to_logits
 
 

@@ -25,6 +25,8 @@ import json
 import numpy as np
 import torch
 
+from sklearn_kd._compat import mlp_activations
+from sklearn_kd._torch_utils import capture_output, find_layer
 from sklearn_kd._utils import float32_values, is_dataframe
 
 #: The feature name of the per-tree prediction matrix.
@@ -33,8 +35,6 @@ TREES = "trees"
 
 def torch_features(module, device, X, layer_name: str, owner: str) -> np.ndarray:
     """The output of ``module``'s submodule ``layer_name`` on ``X``, per row."""
-    from sklearn_kd.teachers._gradients import capture_output, find_layer
-
     layer = find_layer(module, layer_name, owner)
     param = next(iter(module.parameters()), None)
     dtype = torch.float32 if param is None else param.dtype
@@ -115,8 +115,6 @@ def _unfrozen(estimator):
 
 def _mlp_hidden(mlp, X, layer, owner) -> np.ndarray:
     """Activations of hidden layer ``k`` of a fitted sklearn MLP."""
-    from sklearn.neural_network._base import ACTIVATIONS
-
     n_hidden = len(mlp.coefs_) - 1
     try:
         k = int(layer[len("hidden_") :])
@@ -130,9 +128,10 @@ def _mlp_hidden(mlp, X, layer, owner) -> np.ndarray:
     out = np.asarray(
         X.to_numpy(dtype=np.float64) if is_dataframe(X) else X, dtype=np.float64
     )
+    activation = mlp_activations()[mlp.activation]
     for coef, intercept in zip(mlp.coefs_[:k], mlp.intercepts_[:k], strict=True):
         out = out @ coef + intercept
-        ACTIVATIONS[mlp.activation](out)  # in place, as sklearn does
+        activation(out)  # in place, as sklearn does
     return out
 
 

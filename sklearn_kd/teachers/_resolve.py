@@ -25,11 +25,6 @@ def is_unfitted_estimator(obj) -> bool:
     return False
 
 
-def cached_call(key, compute):
-    """Module-level, so joblib.Memory can store it; keyed by ``key`` alone."""
-    return compute()
-
-
 def is_plain_callable(teacher) -> bool:
     return any(
         callable(m) and not isinstance(m, nn.Module) and not hasattr(m, "fit")
