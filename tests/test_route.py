@@ -371,7 +371,7 @@ def test_staged_route_serves_features_from_the_whole_model(boosting):
 def test_route_terms_read_the_final_teachers_outputs(boosting, monkeypatch):
     """Terms computing their own signals on a route see the final checkpoint's
     outputs (matching its derivatives), not the earliest one's."""
-    from sklearn_kd.teachers._gradients import TeacherProbe
+    from sklearn_kd.teachers._probe import TeacherProbe
 
     seen = []
     original = TeacherProbe.teacher_outputs
