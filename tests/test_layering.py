@@ -6,7 +6,7 @@ inside functions, so a lazy import cannot slip past a rule:
 - the leaf modules import nothing of the package;
 - nothing under ``losses/`` or ``students/`` imports ``teachers``: terms and
   the student net see the teacher only through the batch and the probe the
-  distiller hands them;
+  distiller hands them; they import only their own package and the leaves;
 - nothing under ``export/`` imports ``teachers``: a deployed student carries
   no teacher;
 - no module but ``_compat.py`` imports a private scikit-learn name.
@@ -117,6 +117,24 @@ def test_layer_does_not_import_teachers(folder):
         f"Modules under {folder}/ must not import sklearn_kd.teachers (move what "
         f"they need to a leaf module such as _batch.py or _torch_utils.py): {bad}"
     )
+
+
+@pytest.mark.parametrize("folder", ["losses", "students"])
+def test_terms_and_students_import_only_leaves(folder):
+    """``losses/`` and ``students/`` import their own package and the leaves."""
+    allowed = (f"sklearn_kd.{folder}", *(f"sklearn_kd.{leaf[:-3]}" for leaf in LEAVES))
+    bad = []
+    for path in _under(folder):
+        for line, module, names in imports(path):
+            # ``from sklearn_kd import x`` imports the module ``sklearn_kd.x``.
+            targets = (
+                _targets(module, names)[1:] if module == "sklearn_kd" else [module]
+            )
+            if any(_within(t, "sklearn_kd") for t in targets) and not all(
+                any(_within(t, a) for a in allowed) for t in targets
+            ):
+                bad.append(f"{_name(path)}:{line}: {module} {names}")
+    assert not bad, f"{folder}/ may import only itself and the leaf modules: {bad}"
 
 
 def _is_sklearn(module: str) -> bool:
