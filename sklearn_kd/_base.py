@@ -9,7 +9,6 @@ outputs are shaped.
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -19,24 +18,26 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-)
+from sklearn.utils.validation import _check_sample_weight
 from skorch import NeuralNet
 from torch import nn
 
 from sklearn_kd._data import concat_rows
-from sklearn_kd._inference import _StudentInference
-from sklearn_kd._preprocessing import (
-    categorical_columns,
-    make_auto_preprocessor,
+from sklearn_kd._fit_run import (
+    LABELED,
+    SAMPLE_WEIGHT,
+    _FitRun,
+    finite_float32,
+    fitted_keys,
 )
+from sklearn_kd._inference import _StudentInference
+from sklearn_kd._params import _DistillerParams, term_pairs
+from sklearn_kd._preprocessing import categorical_columns, make_auto_preprocessor
 from sklearn_kd._queries import _TeacherQueries
 from sklearn_kd._student_encoding import _StudentEncoding
 from sklearn_kd._utils import (
     draw_seed,
     is_dataframe,
-    missing_values_named,
     resolve_device,
     torch_seeded,
 )
@@ -52,24 +53,23 @@ from sklearn_kd.students._build import (
 )
 from sklearn_kd.students._encoding import ENCODINGS
 from sklearn_kd.students._modules import ACTIVATIONS
-from sklearn_kd.teachers import (
-    Teacher,
-    as_teacher,
-    split_ensemble,
-)
+from sklearn_kd.students._net import INPUT
+from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
 from sklearn_kd.teachers._resolve import (
-    clone_teacher,
-    is_unfitted_estimator,
+    fit_member,
     teacher_allows_nan,
     teacher_members,
 )
 from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
 
-_PREDICT_METHODS = ("predict", "predict_proba", "decision_function")
-
 
 class _BaseDistiller(
-    _TeacherQueries, _StudentEncoding, _StudentInference, BaseEstimator, ABC
+    _DistillerParams,
+    _TeacherQueries,
+    _StudentEncoding,
+    _StudentInference,
+    BaseEstimator,
+    ABC,
 ):
     """Shared machinery of the regressor and the classifier distillers."""
 
@@ -112,101 +112,6 @@ class _BaseDistiller(
     #: Name of the task loss in ``losses.TASK_LOSSES``.
     _task_loss: str
 
-    # ------------------------------------------------------------------
-    # scikit-learn plumbing: a fitted teacher is data, not a sub-estimator
-    # ------------------------------------------------------------------
-    def _teacher_is_frozen(self) -> bool:
-        """A teacher used as it is (fitted, a module, a callable, a list of those)."""
-        return not any(is_unfitted_estimator(m) for m in teacher_members(self.teacher))
-
-    def __sklearn_clone__(self):
-        # Like FrozenEstimator: a fitted teacher survives clone as the same
-        # object, so GridSearchCV and cross_val_score never refit or copy it.
-        params = self.get_params(deep=False)
-        new_params = {
-            name: clone_teacher(value)
-            if name == "teacher"
-            else clone(value, safe=False)
-            for name, value in params.items()
-        }
-        new = type(self)(**new_params)
-        if hasattr(self, "_metadata_request"):
-            new._metadata_request = copy.deepcopy(self._metadata_request)
-        return new
-
-    def get_params(self, deep=True):
-        """Get parameters of this distiller.
-
-        With ``deep=True`` the result also holds ``student__*`` for a skorch
-        template, ``teacher__*`` for an unfitted teacher (a fitted one is used
-        as it is and has no searchable parameters) and ``terms__<name>`` /
-        ``terms__<name>__<param>`` for each extra term.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Include the parameters of contained objects.
-
-        Returns
-        -------
-        params : dict
-            Parameter names mapped to their values.
-        """
-        params = super().get_params(deep=deep)
-        if not deep:
-            return params
-        if self._teacher_is_frozen():
-            params = {k: v for k, v in params.items() if not k.startswith("teacher__")}
-        for name, term in _as_term_pairs(self.terms):
-            params[f"terms__{name}"] = term
-            if hasattr(term, "get_params"):
-                for key, value in term.get_params(deep=True).items():
-                    params[f"terms__{name}__{key}"] = value
-        return params
-
-    def set_params(self, **params):
-        """Set parameters, including ``terms__<name>__<param>`` and nested ones.
-
-        Parameters
-        ----------
-        **params : dict
-            Parameter names mapped to their new values.
-
-        Returns
-        -------
-        self : object
-            This distiller.
-        """
-        if not params:
-            return self
-        term_params = {
-            k: params.pop(k) for k in list(params) if k.startswith("terms__")
-        }
-        teacher_nested = [k for k in params if k.startswith("teacher__")]
-        if teacher_nested and "teacher" not in params and self._teacher_is_frozen():
-            raise ValueError(
-                f"Cannot set {teacher_nested}: the teacher is fitted (or a module or "
-                "a callable) and is used as it is, never refitted. To search the "
-                "teacher's parameters, pass an unfitted teacher; the distiller then "
-                "fits a clone of it."
-            )
-        super().set_params(**params)
-        for key, value in term_params.items():
-            name, _, sub_key = key[len("terms__") :].partition("__")
-            pairs = _as_term_pairs(self.terms)
-            names = [n for n, _ in pairs]
-            if name not in names:
-                raise ValueError(
-                    f"Invalid parameter {key!r} for {type(self).__name__}: no term "
-                    f"named {name!r}; terms are {names}."
-                )
-            if sub_key:
-                pairs[names.index(name)][1].set_params(**{sub_key: value})
-            else:
-                pairs[names.index(name)] = (name, value)
-                self.terms = pairs
-        return self
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
@@ -235,11 +140,6 @@ class _BaseDistiller(
 
         return deploy(self, device=device)
 
-    def _forget_fit(self):
-        """Drop every fitted attribute, so a failed refit cannot mix two fits."""
-        for key in [k for k in vars(self) if k.endswith("_") and not k.endswith("__")]:
-            delattr(self, key)
-
     # ------------------------------------------------------------------
     # Task hooks
     # ------------------------------------------------------------------
@@ -263,76 +163,8 @@ class _BaseDistiller(
         return {}
 
     # ------------------------------------------------------------------
-    # fit
+    # fit: a short list of named steps on a scratch copy, then one commit
     # ------------------------------------------------------------------
-    def _resolve_terms(self) -> list[tuple[str, DistillationTerm]]:
-        main = self._main_term()
-        main_name = self.loss
-        pairs = [(main_name, main)]
-        for name, term in _as_term_pairs(self.terms, strict=True):
-            if name in ("task", main_name) or name in [n for n, _ in pairs]:
-                raise ValueError(
-                    f"Term names must be unique and differ from 'task' and the main "
-                    f"term {main_name!r}; got {name!r} twice."
-                )
-            if self._task not in term.tasks:
-                raise ValueError(
-                    f"The term {name!r} ({type(term).__name__}) applies to "
-                    f"{list(term.tasks)}, not to {self._task}."
-                )
-            pairs.append((name, term))
-        for _, term in pairs:
-            term.validate()
-        return pairs
-
-    def _resolve_teacher(self, X, y, sample_weight):
-        """``teacher_``: the teacher, with every unfitted estimator in it fitted."""
-        if isinstance(self.teacher, (list, tuple)):
-            members, weights = split_ensemble(self.teacher)
-            fitted = [self._resolve_member(m, X, y, sample_weight) for m in members]
-            return (
-                fitted if weights is None else list(zip(fitted, weights, strict=True))
-            )
-        return self._resolve_member(self.teacher, X, y, sample_weight)
-
-    def _resolve_member(self, teacher, X, y, sample_weight):
-        if is_unfitted_estimator(teacher):
-            if not any(hasattr(teacher, m) for m in _PREDICT_METHODS):
-                raise TypeError(
-                    f"The teacher {type(teacher).__name__} has none of "
-                    f"{list(_PREDICT_METHODS)}; a teacher must be able to predict."
-                )
-            # A teacher for the wrong task fails here, not inside its own fit.
-            self._check_teacher(as_teacher(teacher))
-            fitted = clone(teacher)
-            with missing_values_named(f"teacher {type(teacher).__name__}", X):
-                if sample_weight is not None and _accepts(fitted.fit, "sample_weight"):
-                    fitted.fit(X, y, sample_weight=sample_weight)
-                else:
-                    fitted.fit(X, y)
-            return fitted
-        if teacher is None:
-            raise TypeError(
-                "The 'teacher' parameter is required: pass a fitted model, an "
-                "unfitted estimator, a torch.nn.Module or a callable."
-            )
-        return teacher
-
-    def _fit_preprocessor(self, X, y):
-        if self.preprocessor is None:
-            if categorical_columns(X):
-                raise ValueError(
-                    "preprocessor=None needs numeric X, but X has non-numeric "
-                    f"columns {categorical_columns(X)}; use preprocessor='auto'."
-                )
-            return None
-        prep = (
-            make_auto_preprocessor(X)
-            if self.preprocessor == "auto"
-            else clone(self.preprocessor)
-        )
-        return prep.fit(X, y)
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, X_unlabeled=None):
         """Distil the teacher into a fresh student on ``(X, y)``.
@@ -341,15 +173,22 @@ class _BaseDistiller(
         given (a DataFrame stays a DataFrame), then ``X_unlabeled``. The student
         sees the preprocessed matrix.
 
+        ``fit`` is transactional: the new model is built aside and replaces
+        the fitted state only when every step has succeeded. A fit that raises,
+        or that ``KeyboardInterrupt`` (Ctrl-C) stops, leaves a fitted distiller
+        predicting exactly as before and an unfitted one unfitted; the
+        interrupt is raised again rather than kept as a half-trained model.
+
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Training input.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             True targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-row weights of every loss term (and of the teacher's fit, when
-            an unfitted teacher supports them). Transfer rows weigh 1.
+            Non-negative per-row weights of every loss term (and of the
+            teacher's fit, when an unfitted teacher supports them). Transfer
+            rows weigh 1.
         X_unlabeled : {array-like, DataFrame} of shape (n_unlabeled, n_features), \
                 default=None
             Rows without labels, in the same form as ``X``: the teacher labels
@@ -367,186 +206,355 @@ class _BaseDistiller(
         self : object
             The fitted distiller.
         """
-        self._forget_fit()
-        X, y = self._validate_X(X, y, reset=True)
-        self._columns_seen_ = X.columns.tolist() if is_dataframe(X) else None
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        extra = self._unlabeled_rows(X, X_unlabeled)
-        seed = draw_seed(self.random_state)
-        device = resolve_device(self.device)
-        y_train = self._encode_targets(X, y)
-        terms = self._resolve_terms()
+        new = self._unfitted_copy()
+        run = new._validate_inputs(X, y, sample_weight, X_unlabeled)
+        new._resolve_terms(run)
+        new._adopt_teacher(run)
+        new._build_transfer_set(run)
+        new._fit_student_input(run)
+        new._query_signals(run)
+        new._choose_encoding(run)
+        new._pack_tensors(run)
+        new._build_objective(run)
+        new._train(run)
+        new._make_inference_copy(run)
+        self._commit(new)
+        return self
 
-        active = [(name, term) for name, term in terms if term.weight > 0]
-        if self.alpha == 0 and not active:
-            raise ValueError(
-                "Nothing to learn from: alpha=0 and every distillation term has "
-                "weight 0. Give alpha, beta or a term a positive weight."
-            )
-        if self.student is None:
-            check_hidden_layer_sizes(self.hidden_layer_sizes)
+    def _unfitted_copy(self):
+        """A shallow copy with the parameters and none of the fitted state.
+
+        ``fit`` builds the new model on it, so ``self`` is untouched until
+        :meth:`_commit`.
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(
+            (k, v) for k, v in vars(self).items() if k not in fitted_keys(self)
+        )
+        return new
+
+    def _commit(self, new) -> None:
+        """Replace this distiller's fitted state by ``new``'s, all at once."""
+        state = {k: getattr(new, k) for k in fitted_keys(new)}
+        for key in fitted_keys(self):
+            delattr(self, key)
+        self.__dict__.update(state)
+
+    def _validate_inputs(self, X, y, sample_weight, X_unlabeled) -> _FitRun:
+        """Check ``X``, ``y``, ``sample_weight``, ``X_unlabeled`` and the settings
+        that depend on no data; encode the targets."""
         if self.teacher_labels == "oob" and self.teacher_cv is not None:
             raise ValueError(
                 "teacher_labels='oob' and teacher_cv both replace the teacher's "
                 "in-sample outputs on the training rows; choose one."
             )
-        self.teacher_ = self._resolve_teacher(X, y, sample_weight)
+        if self.student is None:
+            check_hidden_layer_sizes(self.hidden_layer_sizes)
+        # A fitted teacher for the wrong task is named before y is parsed, so
+        # a regressor given a classifier and string labels says so, not
+        # "could not convert string to float".
+        self._precheck_teacher()
+        X, y = self._validate_X(X, y, reset=True)
+        self._columns_seen_ = X.columns.tolist() if is_dataframe(X) else None
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        run = _FitRun(
+            X=X,
+            y=y,
+            sample_weight=sample_weight,
+            seed=draw_seed(self.random_state),
+            device=resolve_device(self.device),
+        )
+        run.extra = self._unlabeled_rows(X, X_unlabeled)
+        run.y_train = self._encode_targets(X, y)
+        return run
+
+    def _precheck_teacher(self) -> None:
+        if self.teacher is None or not self._teacher_is_frozen():
+            return
+        try:
+            adapter = as_teacher(self.teacher)
+        except (TypeError, ValueError):
+            return  # reported with the whole teacher in _adopt_teacher
+        self._check_teacher(adapter)
+
+    def _resolve_terms(self, run: _FitRun) -> None:
+        """The main term (``loss``, weighted by ``beta``) and ``terms``, checked;
+        the active ones (positive weight) and the teacher signals they read."""
+        main_name = self.loss
+        pairs = [(main_name, self._main_term())]
+        for name, term in term_pairs(self.terms, strict=True):
+            if name in ("task", main_name) or name in [n for n, _ in pairs]:
+                raise ValueError(
+                    f"Term names must be unique and differ from 'task' and the main "
+                    f"term {main_name!r}; got {name!r} twice."
+                )
+            if self._task not in term.tasks:
+                raise ValueError(
+                    f"The term {name!r} ({type(term).__name__}) applies to "
+                    f"{list(term.tasks)}, not to {self._task}."
+                )
+            pairs.append((name, term))
+        for _, term in pairs:
+            term.validate()
+        run.terms = pairs
+        run.active = [(name, term) for name, term in pairs if term.weight > 0]
+        if self.alpha == 0 and not run.active:
+            raise ValueError(
+                "Nothing to learn from: alpha=0 and every distillation term has "
+                "weight 0. Give alpha, beta or a term a positive weight."
+            )
+        run.required = sorted({s for _, term in run.active for s in term.requires})
+
+    def _adopt_teacher(self, run: _FitRun) -> None:
+        """``teacher_``: the teacher as given, or fitted clones of its unfitted
+        estimators; checked for the task and for the signals the terms need."""
+        self.teacher_ = self._resolve_teacher(run.X, run.y, run.sample_weight)
         adapter = as_teacher(self.teacher_)
         self._check_teacher(adapter)
-        required = sorted({signal for _, term in active for signal in term.requires})
-        if active:
-            missing = [s for s in required if s not in adapter.signals]
-            if missing:
-                needy = [n for n, t in active if set(t.requires) & set(missing)]
-                raise ValueError(
-                    f"The teacher {adapter.name} cannot give {missing}, needed by the "
-                    f"terms {needy}; it gives {sorted(adapter.signals)}."
-                )
-        if not active:
-            # The from-scratch student: transfer rows would carry no signal.
-            extra = None
-        elif self.augment is not None:
-            synthetic = make_transfer_set(
-                self.augment,
-                X,
-                max(1, round(self.augment_size * len(X))),
-                random_state=seed,
+        missing = [s for s in run.required if s not in adapter.signals]
+        if missing:
+            needy = [n for n, t in run.active if set(t.requires) & set(missing)]
+            raise ValueError(
+                f"The teacher {adapter.name} cannot give {missing}, needed by the "
+                f"terms {needy}; it gives {sorted(adapter.signals)}."
             )
-            extra = synthetic if extra is None else concat_rows(extra, synthetic)
-        X_all = X if extra is None else concat_rows(X, extra)
-        n_extra = len(X_all) - len(X)
-        start = time.perf_counter()
-        store = self._teacher_store(X_all, adapter)
-        routes = None
         if isinstance(adapter, TeacherRoute) and self.teacher_labels == "oob":
             raise ValueError(
                 "teacher_labels='oob' labels the training rows with one fitted "
                 "bagging ensemble's out-of-bag outputs; a TeacherRoute has one "
                 "output per checkpoint. Use teacher_labels='in_sample'."
             )
+        run.adapter = adapter
+
+    def _resolve_teacher(self, X, y, sample_weight):
+        """The teacher, with every unfitted estimator in it fitted."""
+        if isinstance(self.teacher, (list, tuple)):
+            members, weights = split_ensemble(self.teacher)
+            fitted = [self._resolve_member(m, X, y, sample_weight) for m in members]
+            return (
+                fitted if weights is None else list(zip(fitted, weights, strict=True))
+            )
+        return self._resolve_member(self.teacher, X, y, sample_weight)
+
+    def _resolve_member(self, teacher, X, y, sample_weight):
+        return fit_member(teacher, X, y, sample_weight, self._check_teacher)
+
+    def _build_transfer_set(self, run: _FitRun) -> None:
+        """``X_all``: the labelled rows, then ``X_unlabeled``, then synthetic
+        rows from ``augment``; none but ``X`` for a student from scratch."""
+        extra = run.extra
+        if not run.active:
+            # The from-scratch student: transfer rows would carry no signal.
+            extra = None
+        elif self.augment is not None:
+            synthetic = make_transfer_set(
+                self.augment,
+                run.X,
+                max(1, round(self.augment_size * len(run.X))),
+                random_state=run.seed,
+            )
+            extra = synthetic if extra is None else concat_rows(extra, synthetic)
+        run.X_all = run.X if extra is None else concat_rows(run.X, extra)
+
+    def _fit_student_input(self, run: _FitRun) -> None:
+        """``preprocessor_`` fitted on ``X``; the student's float32 input ``Xs``
+        on every transfer row, checked to be representable."""
+        self.preprocessor_ = self._fit_preprocessor(run.X, run.y)
+        run.Xs = self._student_matrix(run.X_all)
+        overflow = np.isinf(run.Xs).any(axis=0)
+        if overflow.any():
+            j = int(np.flatnonzero(overflow)[0])
+            raise ValueError(
+                f"X's column {self._student_input_names(run.Xs.shape[1])[j]!r} "
+                "does not fit the student's float32 input: it reaches "
+                f"{np.finfo(np.float32).max:.1e} in magnitude after preprocessing. "
+                "Rescale that column (for example with a log or a unit change)."
+            )
+
+    def _fit_preprocessor(self, X, y):
+        if self.preprocessor is None:
+            if categorical_columns(X):
+                raise ValueError(
+                    "preprocessor=None needs numeric X, but X has non-numeric "
+                    f"columns {categorical_columns(X)}; use preprocessor='auto'."
+                )
+            return None
+        prep = (
+            make_auto_preprocessor(X)
+            if self.preprocessor == "auto"
+            else clone(self.preprocessor)
+        )
+        return prep.fit(X, y)
+
+    def _query_signals(self, run: _FitRun) -> None:
+        """Every teacher signal the active terms read, queried once and timed:
+        outputs (per route checkpoint, out of bag or out of fold as asked),
+        then what the terms compute themselves (derivatives, features)."""
+        start = time.perf_counter()
+        self._query_teacher_signals(run)
+        self.teacher_query_seconds_ = time.perf_counter() - start
+
+    def _query_teacher_signals(self, run: _FitRun) -> None:
+        X, X_all, adapter, required = run.X, run.X_all, run.adapter, run.required
+        run.store = self._teacher_store(X_all, adapter)
         if isinstance(adapter, TeacherRoute) and required:
-            routes = self._query_route(adapter, X_all, required, store)
+            run.routes = self._query_route(adapter, X_all, required, run.store)
             # The final checkpoint's outputs: what the terms' own signals
             # (derivatives, features) are taken from. RouteSchedule sets the
             # earliest checkpoint's before the first epoch and moves on.
             signals = {
-                k: v[:, -1].numpy().astype(np.float64) for k, v in routes.items()
+                k: v[:, -1].numpy().astype(np.float64) for k, v in run.routes.items()
             }
         else:
             signals = (
-                self._query_teacher(adapter, X_all, required, store) if required else {}
+                self._query_teacher(adapter, X_all, required, run.store)
+                if required
+                else {}
             )
             if self.teacher_labels == "oob" and required:
                 signals = self._out_of_bag(adapter, signals, len(X))
             signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.
-            oof = self._out_of_fold_targets(X, y, required, sample_weight)
+            oof = self._out_of_fold_targets(X, run.y, required, run.sample_weight)
             for key, values in oof.items():
                 signals[key][: len(X)] = values
-        self.teacher_query_seconds_ = time.perf_counter() - start
-
-        self.preprocessor_ = self._fit_preprocessor(X, y)
-        Xs = self._student_matrix(X_all)
-        self.encoding_, self.bins_source_ = self._encoding_spec(
-            adapter, X, Xs, signals, y_train, bool(active), seed
+        run.signals = signals
+        run.signals, run.shared, self.teacher_rows_evaluated_ = self._term_signals(
+            run.active,
+            adapter,
+            X,
+            X_all,
+            signals,
+            run.Xs.shape[1],
+            run.seed,
+            run.device,
+            run.store,
         )
-        if self.encoding_ is None and np.isnan(Xs).any():
-            j = int(np.flatnonzero(np.isnan(Xs).any(axis=0))[0])
+
+    def _choose_encoding(self, run: _FitRun) -> None:
+        """``encoding_`` and ``bins_source_`` of the default student, the
+        resolved ``early_stopping_`` and the training ``device_``."""
+        self.encoding_, self.bins_source_ = self._encoding_spec(
+            run.adapter,
+            run.X,
+            run.Xs,
+            run.signals,
+            run.y_train,
+            bool(run.active),
+            run.seed,
+        )
+        if self.encoding_ is None and np.isnan(run.Xs).any():
+            j = int(np.flatnonzero(np.isnan(run.Xs).any(axis=0))[0])
             raise ValueError(
                 "X has missing values in column "
-                f"{self._student_input_names(Xs.shape[1])[j]!r}; only the default "
-                "student (student=None) encodes them. Impute them for a student "
-                "of your own, for example with sklearn.impute.SimpleImputer."
+                f"{self._student_input_names(run.Xs.shape[1])[j]!r}; only the "
+                "default student (student=None) encodes them. Impute them for a "
+                "student of your own, for example with sklearn.impute.SimpleImputer."
             )
         self.early_stopping_ = resolve_early_stopping(
             self.early_stopping,
-            y_train,
+            run.y_train,
             stratified=self._task == "classification",
-            scheduled=isinstance(adapter, TeacherRoute),
+            scheduled=isinstance(run.adapter, TeacherRoute),
         )
-        self.device_ = device
-        start = time.perf_counter()
-        signals, shared, self.teacher_rows_evaluated_ = self._term_signals(
-            active, adapter, X, X_all, signals, Xs.shape[1], seed, device, store
-        )
-        self.teacher_query_seconds_ += time.perf_counter() - start
-        tensors = {"X": torch.from_numpy(Xs)}
-        tensors.update(
-            {k: torch.as_tensor(v, dtype=torch.float32) for k, v in signals.items()}
-        )
-        if sample_weight is not None:
-            tensors["sample_weight"] = torch.as_tensor(
-                np.concatenate([sample_weight, np.ones(n_extra)]), dtype=torch.float32
+        self.device_ = run.device
+
+    def _pack_tensors(self, run: _FitRun) -> None:
+        """One :class:`TensorDataset` on the device: the student's input, the
+        teacher's signals (checked finite in float32), weights, the labelled
+        mask and the targets."""
+        n_labeled, n_extra = len(run.X), len(run.X_all) - len(run.X)
+        tensors = {INPUT: torch.from_numpy(run.Xs)}
+        for key, values in run.signals.items():
+            tensors[key] = finite_float32(values, key, run.adapter.name)
+        if run.routes is not None:
+            run.routes = {
+                k: finite_float32(v, k, run.adapter.name) for k, v in run.routes.items()
+            }
+        run.shared = {
+            k: finite_float32(v, k, run.adapter.name) for k, v in run.shared.items()
+        }
+        y_train = run.y_train
+        if run.sample_weight is not None:
+            tensors[SAMPLE_WEIGHT] = torch.as_tensor(
+                np.concatenate([run.sample_weight, np.ones(n_extra)]),
+                dtype=torch.float32,
             )
         if n_extra:
             # Transfer rows get a placeholder target that the mask keeps out of
             # the task loss.
-            tensors["labeled"] = torch.cat(
-                [torch.ones(len(X)), torch.zeros(n_extra)]
+            tensors[LABELED] = torch.cat(
+                [torch.ones(n_labeled), torch.zeros(n_extra)]
             ).to(torch.float32)
             y_train = np.concatenate(
                 [y_train, np.zeros((n_extra, *y_train.shape[1:]), y_train.dtype)]
             )
-        tensors = {k: v.to(device) for k, v in tensors.items()}
-        y_tensor = torch.as_tensor(y_train).to(device)
-        dataset = TensorDataset(tensors, y_tensor)
+        tensors = {k: v.to(run.device) for k, v in tensors.items()}
+        run.y_tensor = torch.as_tensor(y_train).to(run.device)
+        run.dataset = TensorDataset(tensors, run.y_tensor)
 
+    def _build_objective(self, run: _FitRun) -> None:
+        """The criterion: ``alpha * task loss + sum_k weight_k * term_k``."""
         constants = {
             **self._objective_constants(),
-            **{k: torch.as_tensor(v, dtype=torch.float32) for k, v in shared.items()},
+            **run.shared,
         }
+        tensors = run.dataset.X
         context = {
-            "n_inputs": Xs.shape[1],
+            "n_inputs": run.Xs.shape[1],
             "n_outputs": self._n_student_outputs,
             "shapes": {k: tuple(v.shape[1:]) for k, v in tensors.items()}
-            | {k: tuple(v.shape) for k, v in constants.items()},
+            | {k: tuple(np.shape(v)) for k, v in constants.items()},
         }
-        objective = Objective(
-            self._task_loss, self.alpha, terms, constants=constants, context=context
+        run.objective = Objective(
+            self._task_loss, self.alpha, run.terms, constants=constants, context=context
         )
-        parts = ["task"] + [name for name, _ in active]
-        with torch_seeded(seed, device):
+
+    def _train(self, run: _FitRun) -> None:
+        """Build the skorch net and train it (seeded); ``student_``, ``history_``."""
+        callbacks = []
+        if run.routes is not None:
+            routes = {k: v.to(run.device) for k, v in run.routes.items()}
+            callbacks.append(("route", RouteSchedule(routes, run.adapter.milestones)))
+        with torch_seeded(run.seed, run.device):
             net = make_student_net(
                 self,
-                n_in=Xs.shape[1],
+                n_in=run.Xs.shape[1],
                 n_out=self._n_student_outputs,
-                objective=objective,
-                parts=parts,
-                device=device,
-                seed=seed,
+                objective=run.objective,
+                parts=["task"] + [name for name, _ in run.active],
+                device=run.device,
+                seed=run.seed,
                 early_stopping=self.early_stopping_,
                 encoding=self.encoding_,
                 stratified=self._task == "classification",
                 train_parts=[
                     f"{name}_adversary"
-                    for name, term in active
-                    if type(term).make_adversary is not DistillationTerm.make_adversary
+                    for name, term in run.active
+                    if _has_adversary(term)
                 ],
-                extra_callbacks=[]
-                if routes is None
-                else [
-                    (
-                        "route",
-                        RouteSchedule(
-                            {k: v.to(device) for k, v in routes.items()},
-                            adapter.milestones,
-                        ),
-                    )
-                ],
+                extra_callbacks=callbacks,
             )
             net.initialize()
-            check_student_widths(net.module_, tensors["X"], self._n_student_outputs)
-            # partial_fit: train the net just initialised (fit would do it again).
-            net.partial_fit(dataset, y_tensor.cpu())
+            check_student_widths(
+                net.module_, run.dataset.X[INPUT], self._n_student_outputs
+            )
+            # partial_fit: train the net just initialised (fit would do it
+            # again). DistillationNet lets KeyboardInterrupt through.
+            net.partial_fit(run.dataset, run.y_tensor.cpu())
         net.module_.eval()
-        # Inference runs on a float64 copy: float32 GEMM kernels block by batch
-        # size, so a row's float32 output would change with the rows beside it.
-        self._inference_module_ = copy.deepcopy(net.module_).double().eval()
         self.student_ = net
         self.history_ = net.history
-        return self
+
+    def _make_inference_copy(self, run: _FitRun) -> None:
+        """``_inference_module_``: the float64 copy that ``predict`` runs."""
+        # float32 GEMM kernels block by batch size, so a row's float32 output
+        # would change with the rows beside it.
+        self._inference_module_ = copy.deepcopy(self.student_.module_).double().eval()
 
     def _unlabeled_rows(self, X, X_unlabeled):
         """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
@@ -568,30 +576,5 @@ class _BaseDistiller(
         return X_unlabeled
 
 
-def _as_term_pairs(terms, *, strict=False) -> list:
-    """``terms`` as a list of ``(name, term)``; validated when ``strict``."""
-    if terms is None or (not strict and not isinstance(terms, (list, tuple))):
-        return []
-    pairs = []
-    for item in terms:
-        if (
-            not isinstance(item, tuple)
-            or len(item) != 2
-            or not isinstance(item[0], str)
-            or (strict and not isinstance(item[1], DistillationTerm))
-        ):
-            if not strict:
-                continue
-            raise TypeError(
-                "The 'terms' parameter must be a list of (name, DistillationTerm) "
-                f"pairs, like Pipeline steps; got the item {item!r}."
-            )
-        pairs.append(item)
-    return pairs
-
-
-def _accepts(func, name: str) -> bool:
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
+def _has_adversary(term) -> bool:
+    return type(term).make_adversary is not DistillationTerm.make_adversary

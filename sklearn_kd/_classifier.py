@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from sklearn_kd._base import _BaseDistiller
 from sklearn_kd._inference import _ClassificationOutputs
+from sklearn_kd._preprocessing import pd_isna
 from sklearn_kd.losses import LogitMatching, SoftTargets
 from sklearn_kd.teachers import LOGITS
 
@@ -314,6 +315,14 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
     def _encode_targets(self, X, y):
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
+        missing = pd_isna(y) if y.dtype.kind in "OfcU" else np.zeros(len(y), bool)
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            raise ValueError(
+                f"y has {len(rows)} missing label(s) (None or NaN), at rows "
+                f"{rows[:5].tolist()}{'...' if len(rows) > 5 else ''}. Drop those "
+                "rows, or give them to fit as X_unlabeled: the teacher labels them."
+            )
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:

@@ -46,8 +46,11 @@ class _StudentInference:
                 X, y = validate_data(self, X, y, skip_check_array=True, reset=reset)
             elif X.columns.tolist() != getattr(self, "_columns_seen_", None):
                 # Same columns as at fit is the common case and costs a list
-                # comparison; anything else gets scikit-learn's own checks.
+                # comparison; anything else gets scikit-learn's own checks,
+                # then ours, which also cover names that are not strings
+                # (scikit-learn checks string names only).
                 validate_data(self, X, skip_check_array=True, reset=reset)
+                check_same_columns(X.columns.tolist(), self._columns_seen_)
             if X.shape[0] == 0:
                 raise ValueError(
                     f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
@@ -127,6 +130,24 @@ class _StudentInference:
                 for rows in iter_chunks(Xs.shape[0])
             ]
         return np.concatenate(outputs, axis=0)
+
+
+def check_same_columns(columns, seen) -> None:
+    """Raise a ValueError unless ``columns`` are the fitted ``seen`` in order."""
+    if seen is None or columns == seen:
+        return
+    if set(map(repr, columns)) == set(map(repr, seen)):
+        problem = "the same names in another order"
+    else:
+        unseen = [c for c in columns if c not in seen]
+        absent = [c for c in seen if c not in columns]
+        problem = f"unexpected {unseen[:5]}, missing {absent[:5]}"
+    raise ValueError(
+        f"X's columns differ from those seen at fit ({problem}): fitted on "
+        f"{seen[:10]}, got "
+        f"{columns[:10]}. Pass the columns the model was fitted on, in the same "
+        "order (X[fitted_columns])."
+    )
 
 
 class _RegressionOutputs:

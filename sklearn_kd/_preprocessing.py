@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -81,10 +82,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             self.numeric_columns_ = [c for c in X.columns if c not in categorical]
             self.categorical_columns_ = categorical
             numeric = X[self.numeric_columns_].to_numpy(dtype=np.float64)
-            self.categories_ = [
-                np.array(sorted(X[c].dropna().unique().tolist()), dtype=object)
-                for c in categorical
-            ]
+            self.categories_ = [_categories(X[c], c) for c in categorical]
+            self._categorical_dtypes = [str(X[c].dtype) for c in categorical]
         else:
             numeric = np.asarray(X, dtype=np.float64)
             self.numeric_columns_ = list(range(numeric.shape[1]))
@@ -96,6 +95,15 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(numeric, axis=0) if len(numeric) else np.zeros(0)
             scale = np.nanstd(numeric, axis=0) if len(numeric) else np.zeros(0)
+        overflow = ~np.isfinite(np.nan_to_num(mean)) | np.isinf(scale)
+        if overflow.any():
+            col = self.numeric_columns_[int(np.flatnonzero(overflow)[0])]
+            raise ValueError(
+                f"X's column {col!r} is too large to standardise (values up to "
+                f"{np.nanmax(np.abs(numeric[:, np.flatnonzero(overflow)[0]])):.3g}):"
+                " its mean or standard deviation overflows. Rescale that column "
+                "(for example with a log or a unit change)."
+            )
         self.mean_ = np.nan_to_num(mean)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self._lookup = [{v: i for i, v in enumerate(c)} for c in self.categories_]
@@ -151,6 +159,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             ]
             missing = [col.isna().to_numpy() for col in columns]
         check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
+        for j, code in enumerate(codes):
+            if min(code, default=0) < 0:
+                self._check_unseen_kind(X, j, code)
         for col, mask in zip(self.categorical_columns_, missing, strict=True):
             if mask.any():
                 raise ValueError(
@@ -170,6 +181,26 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             out[rows[known], offset + code[known]] = 1.0
             offset += width
         return out
+
+    def _check_unseen_kind(self, X, j: int, code) -> None:
+        """Raise if the unseen values of categorical column ``j`` are of another
+        kind than its categories (numbers where strings were fitted): every row
+        would otherwise encode as an unseen category, without a word."""
+        pos = self._categorical_pos[j]
+        values = X.iloc[np.flatnonzero(np.asarray(code) < 0), pos]
+        seen = {_value_kind(v) for v in self.categories_[j]}
+        new = {_value_kind(v) for v in values if not pd_isna(np.array([v]))[0]}
+        if not new or new <= seen:
+            return
+        col = self.categorical_columns_[j]
+        raise ValueError(
+            f"Column {col!r} held {' and '.join(sorted(seen))} values when the "
+            f"student was fitted (dtype {self._categorical_dtypes[j]}) but now holds "
+            f"{' and '.join(sorted(new - seen))} values (dtype {X.iloc[:, pos].dtype}),"
+            f" such as {values.iloc[0]!r}; none of them can match a fitted category "
+            f"({self.categories_[j][:3].tolist()}...). Convert the column back to "
+            "its fit-time type (for example X[col].astype(str))."
+        )
 
     def get_feature_names_out(self, input_features=None):
         """Output column names: numeric names, then ``<column>_<category>``."""
@@ -229,6 +260,67 @@ def check_missing_allowed(nan: np.ndarray, columns, allowed) -> None:
             "or drop them (for example with sklearn.impute.SimpleImputer), or "
             "fit on data with missing values in that column."
         )
+
+
+def _value_kind(value) -> str:
+    """'number', 'boolean', 'string' or the type's name, for messages."""
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (numbers.Number, np.number)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def _categories(column, name) -> np.ndarray:
+    """Sorted categories of a non-numeric column; clear errors for columns
+    that hold something else than categories, a warning for near-unique ones."""
+    import pandas as pd
+
+    dtype = column.dtype
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    ):
+        raise ValueError(
+            f"Column {name!r} has dtype {dtype}, which the student cannot read. "
+            "Convert it to numbers first, for example X[col] = "
+            "X[col].astype('int64') // 10**9 for seconds since 1970, or derive "
+            "year, month and weekday columns from it."
+        )
+    values = column.dropna().unique().tolist()
+    kinds = {_value_kind(v) for v in values}
+    if kinds == {"number"}:
+        raise ValueError(
+            f"Column {name!r} holds numbers but has dtype {dtype}, so it would be "
+            "one-hot encoded per distinct value. Convert it with "
+            "X[col] = pandas.to_numeric(X[col])."
+        )
+    if len(kinds) > 1:
+        raise ValueError(
+            f"Column {name!r} (dtype {dtype}) mixes {' and '.join(sorted(kinds))} "
+            "values; a categorical column needs one kind. Convert it, for "
+            "example with X[col].astype(str)."
+        )
+    try:
+        categories = sorted(values)
+    except TypeError:
+        raise ValueError(
+            f"Column {name!r} (dtype {dtype}) holds values that cannot be sorted "
+            f"into categories ({sorted(kinds)}); convert it with X[col].astype(str)."
+        ) from None
+    if len(categories) > max(20, 0.5 * len(column)):
+        warnings.warn(
+            f"Column {name!r} has {len(categories)} categories for {len(column)} "
+            "rows; one-hot encoded, it gives the student many inputs seen once or "
+            "twice. Drop it, group rare values, or encode it as numbers if it is "
+            "an id or a code.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return np.array(categories, dtype=object)
 
 
 def _category_index(categories):

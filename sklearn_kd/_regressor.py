@@ -316,8 +316,17 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         self._y_was_1d_ = y.ndim == 1
         y = y.reshape(len(y), -1)
         self.n_outputs_ = y.shape[1]
-        self._target_mean_ = y.mean(axis=0)
-        scale = y.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._target_mean_ = y.mean(axis=0)
+            scale = y.std(axis=0)
+        if not (np.isfinite(self._target_mean_).all() and np.isfinite(scale).all()):
+            j = int(np.flatnonzero(~np.isfinite(self._target_mean_ + scale))[0])
+            raise ValueError(
+                f"y{'' if y.shape[1] == 1 else f' column {j}'} is too large to "
+                f"standardise (values up to {np.abs(y[:, j]).max():.3g}): its mean "
+                "or standard deviation overflows. Rescale y (for example divide it "
+                "by a power of ten) before fitting."
+            )
         self._target_scale_ = np.where(scale > 0, scale, 1.0)
         return ((y - self._target_mean_) / self._target_scale_).astype(np.float32)
 

@@ -120,7 +120,11 @@ def _graph_and_metadata(model, func):
 
     prep = model.preprocessor_
     encoding = getattr(model, "encoding_", None)
+    # Names that are not all strings (integers) have no feature_names_in_ in
+    # scikit-learn; the loaders check them as strings all the same.
     columns = getattr(model, "feature_names_in_", None)
+    if columns is None:
+        columns = getattr(model, "_columns_seen_", None)
     meta = {
         "format": _FORMAT,
         "sklearn_kd_version": __version__,

@@ -8,10 +8,12 @@ checkpointing are skorch's own.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
@@ -204,10 +206,44 @@ class DistillationNet(NeuralNet):
             self.history.record_batch(f"train_{name}_adversary", value.item())
         return step
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, except that ``KeyboardInterrupt`` propagates.
+
+        skorch ends training quietly on Ctrl-C and returns the half-trained
+        net; a distiller must never look fitted after an interrupted fit, so
+        the interrupt reaches ``fit``, which keeps the previous model.
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops training by raising it too.
+            if not self._stopped_early():
+                raise
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
+    def _stopped_early(self) -> bool:
+        """Whether an ``EarlyStopping`` callback has just ended training."""
+        return any(
+            isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+            for _, cb in getattr(self, "callbacks_", [])
+        )
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         batch = X if isinstance(X, Mapping) else {INPUT: X}
         total, parts = self.criterion_(y_pred, y_true, batch, self.module_)
         prefix = "train" if training else "valid"
-        for name, value in parts.items():
-            self.history.record_batch(f"{prefix}_{name}", value.item())
+        values = {name: value.item() for name, value in parts.items()}
+        for name, value in values.items():
+            self.history.record_batch(f"{prefix}_{name}", value)
+        if not math.isfinite(total.item()):
+            bad = [n for n, v in values.items() if not math.isfinite(v)] or ["total"]
+            raise ValueError(
+                f"The student's loss became non-finite in epoch {len(self.history)} "
+                f"({prefix}), in the term(s) {bad}: training stopped. Lower lr, "
+                "rescale the inputs or targets, or check the teacher's outputs."
+            )
         return total

@@ -154,6 +154,11 @@ class Teacher(ABC):
     def _query_chunk(self, X, signal: str) -> np.ndarray:
         """One signal on a chunk of rows, as a 2-D float array."""
 
+    def _explain_input_error(self, X, err: ValueError) -> None:
+        """Raise a clearer error than ``err`` when its cause is known (default:
+        nothing known; the caller re-raises ``err``)."""
+        return None
+
     def query(
         self, X, signals: Iterable[str], *, chunk_size: int = CHUNK_SIZE
     ) -> dict[str, np.ndarray]:
@@ -185,7 +190,13 @@ class Teacher(ABC):
             chunk = take_rows(X, rows)
             for signal in signals:
                 with missing_values_named(f"teacher {self.name}", chunk):
-                    out = self._query_chunk(chunk, signal)
+                    # A copy per call: a teacher that writes into its input
+                    # must change neither the user's X nor the next query.
+                    try:
+                        out = self._query_chunk(_own_copy(chunk), signal)
+                    except ValueError as err:
+                        self._explain_input_error(chunk, err)
+                        raise
                 out = np.asarray(out, dtype=np.float64)
                 if out.ndim == 1:
                     out = out.reshape(-1, 1)
@@ -240,6 +251,13 @@ class Teacher(ABC):
                 "on every class the student is to predict."
             )
         return np.array([position[label] for label in classes])
+
+
+def _own_copy(X):
+    """``X`` itself if it is a DataFrame (pandas copies on write), else a copy."""
+    if hasattr(X, "iloc"):
+        return X
+    return X.copy() if hasattr(X, "copy") else np.array(X, copy=True)
 
 
 def _plain(labels) -> list:

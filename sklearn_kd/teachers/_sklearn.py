@@ -141,6 +141,11 @@ class SklearnTeacher(Teacher):
             return np.asarray(X, dtype=np.float32)
         return X
 
+    def _explain_input_error(self, X, err):
+        from sklearn_kd.teachers._resolve import check_teacher_input
+
+        check_teacher_input(self.estimator, X, err)
+
     def _query_chunk(self, X, signal):
         X = self._prepare(X)
         if signal == PREDICTION:
