@@ -51,20 +51,36 @@ def _fit_context_fallback(*, prefer_skip_nested_validation):
     return decorator
 
 
-def _check_sample_weight_fallback(sample_weight, X, dtype=None, **_):
-    """``_check_sample_weight`` for a release without it: a 1-D float array of
-    ``len(X)`` (ones when None, filled when a scalar)."""
+def _check_sample_weight_fallback(
+    sample_weight,
+    X,
+    *,
+    dtype=None,
+    ensure_non_negative=False,
+    allow_all_zero_weights=False,
+    **_,
+):
+    """``_check_sample_weight`` for a release without it: a finite 1-D float
+    array of ``len(X)`` (ones when None, filled when a scalar), with the same
+    checks on negative and all-zero weights."""
     n = X.shape[0]
     dtype = np.float64 if dtype is None else dtype
     if sample_weight is None:
         return np.ones(n, dtype=dtype)
     if np.isscalar(sample_weight):
-        return np.full(n, sample_weight, dtype=dtype)
-    sample_weight = np.asarray(sample_weight, dtype=dtype)
+        sample_weight = np.full(n, sample_weight, dtype=dtype)
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=dtype)
     if sample_weight.shape != (n,):
         raise ValueError(
             f"sample_weight.shape == {sample_weight.shape}, expected ({n},)!"
         )
+    if not np.isfinite(sample_weight).all():
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if ensure_non_negative and (sample_weight < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    if not allow_all_zero_weights and not sample_weight.any():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return sample_weight
 
 

@@ -229,8 +229,17 @@ def test_compat_sample_weight_fallback_matches():
             _compat._check_sample_weight_fallback(weight, X, dtype=np.float64),
             _compat._check_sample_weight(weight, X, dtype=np.float64),
         )
-    with pytest.raises(ValueError, match="sample_weight"):
-        _compat._check_sample_weight_fallback([1, 2], X)
+    for weight, options in (
+        ([1, 2], {}),
+        ([1, -1, 2, 0], {"ensure_non_negative": True}),
+        ([0, 0, 0, 0], {}),
+        ([np.nan, 1, 1, 1], {}),
+    ):
+        with pytest.raises(ValueError) as ours:
+            _compat._check_sample_weight_fallback(weight, X, **options)
+        with pytest.raises(ValueError) as theirs:
+            _compat._check_sample_weight(weight, X, **options)
+        assert str(ours.value)[:20] == str(theirs.value)[:20]
 
 
 def test_compat_fit_context_fallback_validates_params():
