@@ -15,7 +15,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from skorch import NeuralNetRegressor
@@ -23,6 +23,8 @@ from torch import nn
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.losses import HPLoss
+from sklearn_kd.students import TensorDataset
+from sklearn_kd.teachers import CallableTeacher
 
 FAST = {"max_epochs": 8, "batch_size": 64, "lr": 3e-3, "random_state": 0}
 
@@ -52,13 +54,41 @@ class Tiny(nn.Module):
         return self.net(X)
 
 
+def proba_distance(p, q):
+    """Mean over rows of the L1 distance between two rows of probabilities."""
+    return float(np.abs(p - q).sum(axis=1).mean())
+
+
+def linear_fidelity(teacher, X_train, X_test, **r2_kwargs):
+    """R^2 to the teacher on X_test of the best linear imitation of the teacher:
+    least squares on its outputs on the training rows. A student that does not
+    beat it has learnt nothing a linear model could not."""
+    imitation = LinearRegression().fit(X_train, teacher.predict(X_train))
+    return r2_score(teacher.predict(X_test), imitation.predict(X_test), **r2_kwargs)
+
+
 # --------------------------------------------------------------------------
 # Distillation works: the student follows its teacher
 # --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def regression_baselines(regression_split, forest):
+    """Fidelity to the forest on the test rows of the student from scratch
+    (alpha=1, beta=0; FAST, 30 epochs) and of the linear imitation."""
+    X_train, X_test, y_train, _ = regression_split
+    scratch = DistilledRegressor(
+        forest, alpha=1.0, beta=0.0, **{**FAST, "max_epochs": 30}
+    ).fit(X_train, y_train)
+    return {
+        "scratch": r2_score(forest.predict(X_test), scratch.predict(X_test)),
+        "linear": linear_fidelity(forest, X_train, X_test),
+    }
+
+
 def test_distilled_regressor_follows_forest_better_than_scratch(
     regression_split, forest
 ):
-    """Same MLP, seed and budget: distilled is closer to the forest on new rows."""
+    """Same MLP, seed and budget: distilled is closer to the forest on new rows
+    than the student from scratch and than the best linear imitation."""
     X_train, X_test, y_train, _ = regression_split
     settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
     distilled = DistilledRegressor(forest, alpha=0.0, **settings).fit(X_train, y_train)
@@ -68,65 +98,156 @@ def test_distilled_regressor_follows_forest_better_than_scratch(
     teacher = forest.predict(X_test)
     fidelity_distilled = r2_score(teacher, distilled.predict(X_test))
     fidelity_scratch = r2_score(teacher, scratch.predict(X_test))
-    assert fidelity_distilled > fidelity_scratch + 0.02
-    assert fidelity_distilled > 0.8
+    # Measured over random_state 0, 1, 2: distilled 0.907-0.912, scratch
+    # 0.777-0.785, linear imitation 0.814.
+    assert fidelity_distilled > fidelity_scratch + 0.05
+    assert fidelity_distilled > linear_fidelity(forest, X_train, X_test) + 0.05
 
 
-def test_distilled_classifier_agrees_with_boosting_more_than_scratch(
+def test_distilled_classifier_follows_boosting_closer_than_scratch(
     classification_split, boosting
 ):
-    """Soft targets make the student agree with the boosted teacher more often."""
+    """Soft targets bring the student's probabilities closer to the boosted
+    teacher's on new rows than the same student, seed and budget from scratch,
+    in each of three seeds."""
     X_train, X_test, y_train, _ = classification_split
-    settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
-    distilled = DistilledClassifier(boosting, alpha=0.0, T=2.0, **settings)
-    scratch = DistilledClassifier(boosting, alpha=1.0, beta=0.0, **settings)
-    teacher = boosting.predict(X_test)
-    agree_distilled = np.mean(
-        distilled.fit(X_train, y_train).predict(X_test) == teacher
+    teacher = boosting.predict_proba(X_test)
+    gaps = []
+    for seed in range(3):
+        settings = {
+            "max_epochs": 60,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "random_state": seed,
+        }
+        distilled = DistilledClassifier(boosting, alpha=0.0, T=2.0, **settings)
+        scratch = DistilledClassifier(boosting, alpha=1.0, beta=0.0, **settings)
+        gaps.append(
+            proba_distance(scratch.fit(X_train, y_train).predict_proba(X_test), teacher)
+            - proba_distance(
+                distilled.fit(X_train, y_train).predict_proba(X_test), teacher
+            )
+        )
+    # Mean L1 distance measured over random_state 0 to 4: distilled
+    # 0.23-0.27, scratch 0.37-0.42 (gaps 0.09 to 0.19).
+    assert min(gaps) > 0.05, gaps
+
+
+def test_soft_targets_carry_more_than_the_teachers_labels(
+    classification_split, boosting
+):
+    """The teacher's probabilities teach more than its labels. On its own
+    training rows the boosted teacher nearly repeats y (accuracy 1.0, mean top
+    probability 0.98), so MUNGE rows, where its outputs are soft, carry what
+    it knows: the student of its probabilities ends closer to them on new
+    rows than the same student of a teacher that gives its hard labels."""
+    X_train, X_test, y_train, _ = classification_split
+
+    def hard(X):
+        return np.eye(3)[boosting.predict(X)]
+
+    settings = {
+        **FAST,
+        "max_epochs": 30,
+        "alpha": 0.0,
+        "T": 2.0,
+        "augment": "munge",
+        # Bins from quantiles for both: the hard teacher has no splits.
+        "binning": "quantile",
+    }
+    soft = DistilledClassifier(boosting, **settings).fit(X_train, y_train)
+    labels = DistilledClassifier(
+        CallableTeacher(hard, response="proba", classes=boosting.classes_),
+        **settings,
+    ).fit(X_train, y_train)
+    teacher = boosting.predict_proba(X_test)
+    # Measured over random_state 0, 1, 2: soft 0.227-0.246, hard 0.295-0.336.
+    assert proba_distance(soft.predict_proba(X_test), teacher) < (
+        proba_distance(labels.predict_proba(X_test), teacher) - 0.03
     )
-    agree_scratch = np.mean(scratch.fit(X_train, y_train).predict(X_test) == teacher)
-    assert agree_distilled > agree_scratch + 0.02
 
 
 @pytest.mark.parametrize("loss", ["hp", "outputs"])
-def test_regressor_losses_reach_the_teacher(regression_split, forest, loss):
-    """Both regression terms train a student that tracks the teacher."""
+def test_regressor_losses_reach_the_teacher(
+    regression_split, forest, regression_baselines, loss
+):
+    """Both regression terms alone (alpha=0) follow the teacher on new rows more
+    closely than the student from scratch and the linear imitation."""
     X_train, X_test, y_train, _ = regression_split
     model = DistilledRegressor(
         forest, alpha=0.0, loss=loss, **{**FAST, "max_epochs": 30}
     )
     model.fit(X_train, y_train)
-    assert r2_score(forest.predict(X_test), model.predict(X_test)) > 0.8
+    fidelity = r2_score(forest.predict(X_test), model.predict(X_test))
+    # Measured over random_state 0, 1, 2: hp 0.904-0.917, outputs 0.907-0.913;
+    # scratch 0.810-0.816, linear imitation 0.814.
+    assert fidelity > regression_baselines["scratch"] + 0.05
+    assert fidelity > regression_baselines["linear"] + 0.05
 
 
 def test_logit_matching_classifier(classification_split, boosting):
-    """loss='logits' (Bucilua) trains a student that agrees with the teacher."""
+    """loss='logits' (Bucilua) brings the student's probabilities closer to the
+    teacher's than the same student from scratch, and than a logistic
+    regression on the same rows."""
     X_train, X_test, y_train, _ = classification_split
     model = DistilledClassifier(boosting, alpha=0.0, loss="logits", **FAST)
     model.fit(X_train, y_train)
-    assert np.mean(model.predict(X_test) == boosting.predict(X_test)) > 0.7
+    scratch = DistilledClassifier(boosting, alpha=1.0, beta=0.0, **FAST)
+    scratch.fit(X_train, y_train)
+    linear = LogisticRegression().fit(X_train, y_train)
+    teacher = boosting.predict_proba(X_test)
+    distance = proba_distance(model.predict_proba(X_test), teacher)
+    # Measured over random_state 0 to 4: logits 0.32-0.36, scratch 0.47-0.58,
+    # logistic regression 0.65.
+    assert distance < proba_distance(scratch.predict_proba(X_test), teacher) - 0.05
+    assert distance < proba_distance(linear.predict_proba(X_test), teacher) - 0.05
     assert "train_logits" in model.history_[-1]
 
 
-def test_large_targets_are_standardised(regression_split):
-    """Targets in the millions train as well as targets near one."""
+def test_large_targets_are_standardised(regression_split, forest):
+    """Targets in the millions train as well as targets near one: a teacher in
+    the units of y * 1e6 + 5e6 gives, after unscaling, the very student of the
+    same teacher in the units of y; and a teacher fitted on the big targets
+    inside the distiller gives a student that beats a linear model."""
     X_train, X_test, y_train, y_test = regression_split
+    settings = {**FAST, "max_epochs": 30}
+    unit = DistilledRegressor(forest.predict, **settings).fit(X_train, y_train)
+    scaled = DistilledRegressor(
+        lambda X: forest.predict(X) * 1e6 + 5e6, **settings
+    ).fit(X_train, y_train * 1e6 + 5e6)
+    np.testing.assert_allclose(
+        (scaled.predict(X_test) - 5e6) / 1e6, unit.predict(X_test), atol=1e-4
+    )
     teacher = RandomForestRegressor(n_estimators=20, random_state=0)
-    big = DistilledRegressor(teacher, **{**FAST, "max_epochs": 30})
+    big = DistilledRegressor(teacher, **settings)
     big.fit(X_train, y_train * 1e6 + 5e6)
     pred = (big.predict(X_test) - 5e6) / 1e6
-    assert r2_score(y_test, pred) > 0.7
+    linear = LinearRegression().fit(X_train, y_train)
+    # Measured: 0.925 (0.926 on y itself); linear 0.80.
+    assert r2_score(y_test, pred) > linear.score(X_test, y_test) + 0.05
 
 
 def test_multi_output_regression(regression_split):
-    """A two-target teacher gives a two-target student."""
+    """A two-target teacher gives a two-target student that follows each output
+    more closely than the student from scratch and the linear imitation."""
     X_train, X_test, y_train, _ = regression_split
     Y = np.column_stack([y_train, -2 * y_train])
     teacher = RandomForestRegressor(n_estimators=20, random_state=0).fit(X_train, Y)
     model = DistilledRegressor(teacher, **FAST).fit(X_train, Y)
     pred = model.predict(X_test)
     assert pred.shape == (len(X_test), 2)
-    assert r2_score(teacher.predict(X_test), pred) > 0.5
+    scratch = DistilledRegressor(teacher, alpha=1.0, beta=0.0, **FAST)
+    scratch.fit(X_train, Y)
+    target = teacher.predict(X_test)
+    per_output = {"multioutput": "raw_values"}
+    fidelity = r2_score(target, pred, **per_output)
+    # Measured over random_state 0, 1, 2: distilled 0.81-0.87 per output,
+    # scratch 0.69-0.76, linear imitation 0.81 (random_state 1: 0.810 for
+    # the second output, hence no margin over the linear model).
+    assert (
+        fidelity > r2_score(target, scratch.predict(X_test), **per_output) + 0.05
+    ).all()
+    assert (fidelity > linear_fidelity(teacher, X_train, X_test, **per_output)).all()
 
 
 # --------------------------------------------------------------------------
@@ -154,8 +275,13 @@ def test_fitted_teacher_is_not_refitted_by_grid_search(
         n_jobs=2,
         error_score="raise",
     ).fit(X_train, y_train)
-    assert search.best_params_["alpha"] in grid["alpha"]
-    assert search.best_params_["T"] in grid["T"]
+    # The refitted best estimator has the best candidate's parameters (set
+    # through clone and set_params), and the candidates differ in score.
+    best = search.best_estimator_
+    assert (best.alpha, best.T) == (
+        search.best_params_["alpha"],
+        search.best_params_["T"],
+    )
     assert len(np.unique(search.cv_results_["mean_test_score"])) > 1
     assert search.best_estimator_.teacher_ is search.best_estimator_.teacher
     cross_val_score(DistilledClassifier(teacher, **FAST), X_train, y_train, cv=2)
@@ -261,23 +387,68 @@ def test_pipeline_teacher_reads_string_columns(diamonds):
     ).fit(X, y)
     model = DistilledRegressor(teacher, **FAST).fit(X, y)
     assert list(model.feature_names_in_) == list(X.columns)
-    assert r2_score(teacher.predict(X), model.predict(X)) > 0.9
-
-
-def test_distiller_as_last_pipeline_step_after_column_transformer(diamonds):
-    """ColumnTransformer -> DistilledRegressor works inside a Pipeline."""
-    X, y = diamonds
-    pipe = make_pipeline(
+    # log(price) is nearly linear in the one-hot columns and carat (a linear
+    # model has R^2 0.987 to this teacher), so compare squared errors to the
+    # teacher: the distilled student's must be well below those of the same
+    # student from scratch and of a linear model on the same encoding.
+    target = teacher.predict(X)
+    scratch = DistilledRegressor(teacher, alpha=1.0, beta=0.0, **FAST).fit(X, y)
+    linear = make_pipeline(
         make_column_transformer(
             (OneHotEncoder(sparse_output=False), ["cut", "color", "clarity"]),
             remainder=StandardScaler(),
         ),
-        DistilledRegressor(
-            RandomForestRegressor(n_estimators=20, random_state=0), **FAST
-        ),
-    ).fit(X, y)
-    assert pipe.score(X, y) > 0.8
-    assert cross_val_score(pipe, X, y, cv=2).min() > 0.5
+        LinearRegression(),
+    ).fit(X, target)
+
+    def error(pred):
+        return np.mean((pred - target) ** 2)
+
+    # Measured over random_state 0, 1, 2: distilled 0.0079-0.0087, scratch
+    # 0.0122-0.0134, linear (least squares on the teacher's outputs) 0.0125.
+    assert error(model.predict(X)) < 0.8 * error(scratch.predict(X))
+    assert error(model.predict(X)) < 0.8 * error(linear.predict(X))
+
+
+def test_distiller_as_last_pipeline_step_after_column_transformer(diamonds):
+    """ColumnTransformer -> DistilledRegressor works inside a Pipeline: the
+    distiller follows the teacher it fitted on held-out rows more closely than
+    the same pipeline from scratch and a linear pipeline, and cross_val_score
+    refits it on each fold exactly as a fresh pipeline."""
+    X, y = diamonds
+
+    def pipeline(last):
+        return make_pipeline(
+            make_column_transformer(
+                (OneHotEncoder(sparse_output=False), ["cut", "color", "clarity"]),
+                remainder=StandardScaler(),
+            ),
+            last,
+        )
+
+    forest = RandomForestRegressor(n_estimators=20, random_state=0)
+    cv = KFold(2, shuffle=True, random_state=0)
+    train, test = next(cv.split(X))
+    X_train, X_test, y_train = X.iloc[train], X.iloc[test], y[train]
+    pipe = pipeline(DistilledRegressor(forest, **FAST)).fit(X_train, y_train)
+    scratch = pipeline(DistilledRegressor(forest, alpha=1.0, beta=0.0, **FAST))
+    scratch.fit(X_train, y_train)
+    linear = pipeline(LinearRegression()).fit(X_train, y_train)
+    # The teacher the distiller fitted, on the columns the Pipeline gave it.
+    target = pipe[-1].teacher_.predict(pipe[0].transform(X_test))
+
+    def error(model):
+        return np.mean((model.predict(X_test) - target) ** 2)
+
+    # Measured over random_state 0, 1, 2: distilled 0.018-0.021, scratch
+    # 0.026-0.029, linear 0.025 (random_state 0: 0.0176, 0.0262, 0.0253). The
+    # R^2 to y cannot tell them apart: 0.978-0.982 for all three.
+    assert error(pipe) < 0.85 * error(scratch)
+    assert error(pipe) < 0.85 * error(linear)
+    template = pipeline(DistilledRegressor(forest, **FAST))
+    scores = cross_val_score(template, X, y, cv=cv)
+    assert scores[0] == pytest.approx(pipe.score(X_test, y[test]), rel=1e-12)
+    assert not hasattr(template[-1], "teacher_")
 
 
 def test_auto_preprocessor_matches_column_transformer(diamonds):
@@ -308,8 +479,6 @@ def test_string_labels_and_teacher_class_order(classification_split):
 
     def scrambled(X):
         return teacher.predict_proba(X)[:, order]
-
-    from sklearn_kd.teachers import CallableTeacher
 
     adapter = CallableTeacher(scrambled, response="proba", classes=names[order])
     model = DistilledClassifier(adapter, alpha=0.0, **{**FAST, "max_epochs": 20})
@@ -378,17 +547,51 @@ def test_verbose_prints_per_term_losses(regression_split, forest, capsys):
     assert len([line for line in out.splitlines() if line.strip().startswith("2")]) == 1
 
 
-def test_early_stopping_stops_and_restores(regression_split, forest):
-    """early_stopping holds out rows, stops on valid_loss and logs valid parts."""
+def test_early_stopping_stops_and_restores(regression_split, forest, monkeypatch):
+    """early_stopping holds out rows, stops on valid_loss, logs valid parts and
+    restores the best epoch: the final model's loss on the held-out rows is the
+    lowest valid_loss of the history, not the last one."""
     X_train, _, y_train, _ = regression_split
+    datasets = []
+    original = TensorDataset.__init__
+
+    def spy(self, X, y):
+        original(self, X, y)
+        datasets.append(self)
+
+    monkeypatch.setattr(TensorDataset, "__init__", spy)
     model = DistilledRegressor(
         forest,
         early_stopping=True,
         patience=2,
         **{**FAST, "max_epochs": 300, "lr": 0.05},
     ).fit(X_train, y_train)
-    assert len(model.history_) < 300
-    assert {"valid_loss", "valid_task", "valid_hp"} <= set(model.history_[-1])
+    history = model.history_
+    assert len(history) < 300
+    assert {"valid_loss", "valid_task", "valid_hp"} <= set(history[-1])
+    best = min(history[:, "valid_loss"])
+    # Restoring matters here: the last epoch ended worse than the best one.
+    assert history[-1, "valid_loss"] > best * (1 + 1e-3)
+
+    # The validation rows: the net's own split (seeded) of the training data.
+    [dataset] = datasets
+    net = model.student_
+    _, valid = net.get_split_datasets(dataset, dataset.y)
+    rows = torch.as_tensor(valid.indices)
+    batch, y_valid = dataset.batch(rows)
+    assert len(rows) <= FAST["batch_size"]  # one batch: valid_loss is its loss
+    net.module_.eval()
+    net.criterion_.eval()
+    with torch.no_grad():
+        loss, _ = net.criterion_(net.infer(batch), y_valid, batch, net.module_)
+        # What predict uses (the float64 copy), in the student's units.
+        standardised = (
+            model.predict(X_train[rows.numpy()]) - model._target_mean_
+        ) / model._target_scale_
+        outputs = torch.as_tensor(standardised[:, None], dtype=torch.float32)
+        predict_loss, _ = net.criterion_(outputs, y_valid, batch, net.module_)
+    assert loss.item() == pytest.approx(best, rel=1e-6)
+    assert predict_loss.item() == pytest.approx(best, rel=1e-5)
 
 
 def test_extra_term_is_searchable_and_zero_weight_is_inert(regression_split, forest):
