@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.losses import Objective
+from sklearn_kd.students import TensorDataset
 
 FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
 
@@ -242,50 +243,92 @@ def test_augmentation_is_reproducible(data):
     np.testing.assert_array_equal(*preds)
 
 
-def test_out_of_fold_teacher_outputs(data):
-    """teacher_cv labels each training row with a clone that never saw it."""
+@pytest.fixture
+def training_signals(monkeypatch):
+    """The per-row tensors of each fit's training set, in row order (X's rows,
+    then the transfer rows), captured where the distiller builds its dataset:
+    before any shuffling, so row i is X's row i."""
+    captured = []
+    original = TensorDataset.__init__
+
+    def spy(self, X, y):
+        original(self, X, y)
+        captured.append({k: v.detach().cpu().numpy() for k, v in self.X.items()})
+
+    monkeypatch.setattr(TensorDataset, "__init__", spy)
+    return captured
+
+
+def test_out_of_fold_teacher_outputs(data, training_signals):
+    """teacher_cv labels each training row with a clone that never saw it: row
+    by row, the teacher targets the student trains on are cross_val_predict's
+    with the same (shuffled) splitter; transfer rows get the teacher fitted on
+    all rows."""
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import KFold, cross_val_predict
 
     X, y = data
     y = y.astype(float)
-    captured = {}
-    original = Objective.forward
-
-    def spy(self, y_pred, y_true, batch, student):
-        captured.setdefault("prediction", batch["prediction"].clone())
-        return original(self, y_pred, y_true, batch, student)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Objective, "forward", spy)
-        model = DistilledRegressor(
-            LinearRegression(),
-            teacher_cv=KFold(3),
-            batch_size=len(X),
-            max_epochs=1,
-            early_stopping=False,
-        ).fit(X, y)
-    expected = cross_val_predict(LinearRegression(), X, y, cv=KFold(3))
-    expected = (expected - y.mean()) / y.std()
-    # The batch is shuffled: compare the values, not their order.
-    got = np.sort(captured["prediction"].numpy().ravel())
-    np.testing.assert_allclose(got, np.sort(expected), atol=1e-5)
-    in_sample = LinearRegression().fit(X, y).predict(X)
-    assert not np.allclose(got, np.sort((in_sample - y.mean()) / y.std()), atol=1e-3)
+    X_labeled, y_labeled, X_unlabeled = X[:450], y[:450], X[450:]
+    cv = KFold(3, shuffle=True, random_state=0)
+    model = DistilledRegressor(
+        LinearRegression(), teacher_cv=cv, max_epochs=1, early_stopping=False
+    ).fit(X_labeled, y_labeled, X_unlabeled=X_unlabeled)
+    [signals] = training_signals
+    got = signals["prediction"][:, 0] * y_labeled.std() + y_labeled.mean()
+    expected = cross_val_predict(LinearRegression(), X_labeled, y_labeled, cv=cv)
+    np.testing.assert_allclose(got[:450], expected, rtol=1e-5, atol=1e-5)
+    in_sample = LinearRegression().fit(X_labeled, y_labeled)
+    np.testing.assert_allclose(
+        got[450:], in_sample.predict(X_unlabeled), rtol=1e-5, atol=1e-5
+    )
+    # Out of fold is not in sample: the check above could not pass by chance.
+    assert not np.allclose(got[:450], in_sample.predict(X_labeled), atol=1e-3)
     assert model.teacher_.coef_.shape == (5,)
     with pytest.raises(ValueError, match="teacher_cv needs an unfitted teacher"):
         DistilledRegressor(model.teacher_, teacher_cv=3, **FAST).fit(X, y)
 
 
-def test_out_of_fold_with_pandas_and_a_shuffled_index(data):
-    """teacher_cv picks fold rows by position, also for a Series y whose index
-    labels are not 0..n-1."""
-    from sklearn.linear_model import LinearRegression
+def test_out_of_fold_classifier_logits(data, training_signals):
+    """For a classifier, each training row's teacher logits are log(clip(p))
+    of cross_val_predict(method='predict_proba') with the same splitter, row
+    by row and class by class (string labels, sorted as classes_)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     X, y = data
-    index = np.random.default_rng(0).permutation(len(X)) + 1000
+    labels = np.array(["zeta", "alpha", "mid"])[y]
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    model = DistilledClassifier(
+        LogisticRegression(), teacher_cv=cv, max_epochs=1, early_stopping=False
+    ).fit(X, labels)
+    assert list(model.classes_) == ["alpha", "mid", "zeta"]
+    [signals] = training_signals
+    proba = cross_val_predict(
+        LogisticRegression(), X, labels, cv=cv, method="predict_proba"
+    )
+    expected = np.log(np.clip(proba, 1e-6, 1.0))
+    np.testing.assert_allclose(signals["logits"], expected, rtol=1e-5, atol=1e-5)
+    in_sample = LogisticRegression().fit(X, labels).predict_proba(X)
+    assert not np.allclose(signals["logits"], np.log(in_sample), atol=1e-3)
+
+
+def test_out_of_fold_with_pandas_and_a_shuffled_index(data, training_signals):
+    """teacher_cv picks fold rows by position, also for a DataFrame and a Series
+    y whose index labels are a permutation of 0..n-1 (label lookups would
+    silently pick other rows)."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    X, y = data
+    y = y.astype(float) + X[:, 0]
+    index = np.random.default_rng(0).permutation(len(X))
     frame = pd.DataFrame(X, columns=list("abcde"), index=index)
-    target = pd.Series(y.astype(float), index=index)
+    target = pd.Series(y, index=index)
     model = DistilledRegressor(LinearRegression(), teacher_cv=3, **FAST)
     model.fit(frame, target)
     assert np.isfinite(model.predict(frame)).all()
+    [signals] = training_signals
+    got = signals["prediction"][:, 0] * y.std() + y.mean()
+    expected = cross_val_predict(LinearRegression(), X, y, cv=KFold(3))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
