@@ -899,8 +899,20 @@ def test_grid_search_over_gradient_weight():
     )
     search = GridSearchCV(model, {"terms__grad__weight": [0.0, 1.0]}, cv=2)
     search.fit(XF, YF)
-    assert set(search.best_params_) == {"terms__grad__weight"}
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    # Each candidate's fit got its own weight: with the same seeds, weight 0
+    # and weight 1 would score alike if the parameter never reached the term.
+    assert [c["terms__grad__weight"] for c in search.cv_results_["params"]] == [
+        0.0,
+        1.0,
+    ]
+    assert scores[0] != scores[1]
+    # The refitted best estimator carries the best weight, and trains the term
+    # exactly when that weight is positive.
+    best = search.best_estimator_
+    assert best.terms[0][1].weight == search.best_params_["terms__grad__weight"]
+    assert ("train_grad" in best.history_[-1]) == (best.terms[0][1].weight > 0)
     assert model.terms[0][1].weight == 1.0  # the template is untouched
 
 
