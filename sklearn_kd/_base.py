@@ -16,16 +16,21 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.base import BaseEstimator, clone
 from skorch import NeuralNet
 from torch import nn
 
+from sklearn_kd._batch import INPUT, LABELED, SAMPLE_WEIGHT
+from sklearn_kd._cache import check_memory_location
+from sklearn_kd._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
 from sklearn_kd._data import concat_rows
 from sklearn_kd._fit_run import (
-    LABELED,
-    SAMPLE_WEIGHT,
     _FitRun,
     finite_float32,
     fitted_keys,
@@ -53,11 +58,11 @@ from sklearn_kd.students._build import (
 )
 from sklearn_kd.students._encoding import ENCODINGS
 from sklearn_kd.students._modules import ACTIVATIONS
-from sklearn_kd.students._net import INPUT
 from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
 from sklearn_kd.teachers._resolve import (
     fit_member,
     teacher_allows_nan,
+    teacher_allows_sparse,
     teacher_members,
 )
 from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
@@ -117,9 +122,10 @@ class _BaseDistiller(
         tags.non_deterministic = False
         # NaN in X reaches the teacher as given and the default student
         # encodes it: the distiller takes NaN exactly when its teacher does.
-        tags.input_tags.allow_nan = all(
-            teacher_allows_nan(m) for m in teacher_members(self.teacher)
-        )
+        members = teacher_members(self.teacher)
+        tags.input_tags.allow_nan = all(teacher_allows_nan(m) for m in members)
+        # Sparse X reaches the teacher as given and the student densifies it.
+        tags.input_tags.sparse = all(teacher_allows_sparse(m) for m in members)
         return tags
 
     def to_deployable(self, device="cpu"):
@@ -254,8 +260,16 @@ class _BaseDistiller(
         # a regressor given a classifier and string labels says so, not
         # "could not convert string to float".
         self._precheck_teacher()
+        if hasattr(X, "tocsr") and not self.__sklearn_tags__().input_tags.sparse:
+            raise TypeError(
+                "Sparse X reaches the teacher as it is, and this teacher does not "
+                "say it accepts sparse input (its scikit-learn tags). Pass dense "
+                "data: X.toarray(), or OneHotEncoder(sparse_output=False) / "
+                "ColumnTransformer(sparse_threshold=0) upstream."
+            )
         X, y = self._validate_X(X, y, reset=True)
         self._columns_seen_ = X.columns.tolist() if is_dataframe(X) else None
+        check_memory_location(self.memory)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -353,7 +367,7 @@ class _BaseDistiller(
             synthetic = make_transfer_set(
                 self.augment,
                 run.X,
-                max(1, round(self.augment_size * len(run.X))),
+                max(1, round(self.augment_size * run.X.shape[0])),
                 random_state=run.seed,
             )
             extra = synthetic if extra is None else concat_rows(extra, synthetic)
@@ -415,13 +429,13 @@ class _BaseDistiller(
                 else {}
             )
             if self.teacher_labels == "oob" and required:
-                signals = self._out_of_bag(adapter, signals, len(X))
+                signals = self._out_of_bag(adapter, signals, X.shape[0])
             signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.
             oof = self._out_of_fold_targets(X, run.y, required, run.sample_weight)
             for key, values in oof.items():
-                signals[key][: len(X)] = values
+                signals[key][: X.shape[0]] = values
         run.signals = signals
         run.signals, run.shared, self.teacher_rows_evaluated_ = self._term_signals(
             run.active,
@@ -460,6 +474,7 @@ class _BaseDistiller(
             run.y_train,
             stratified=self._task == "classification",
             scheduled=isinstance(run.adapter, TeacherRoute),
+            validation_fraction=self.validation_fraction,
         )
         self.device_ = run.device
 
@@ -467,7 +482,7 @@ class _BaseDistiller(
         """One :class:`TensorDataset` on the device: the student's input, the
         teacher's signals (checked finite in float32), weights, the labelled
         mask and the targets."""
-        n_labeled, n_extra = len(run.X), len(run.X_all) - len(run.X)
+        n_labeled, n_extra = run.X.shape[0], run.X_all.shape[0] - run.X.shape[0]
         tensors = {INPUT: torch.from_numpy(run.Xs)}
         for key, values in run.signals.items():
             tensors[key] = finite_float32(values, key, run.adapter.name)
@@ -535,7 +550,7 @@ class _BaseDistiller(
                 train_parts=[
                     f"{name}_adversary"
                     for name, term in run.active
-                    if _has_adversary(term)
+                    if term.has_adversary
                 ],
                 extra_callbacks=callbacks,
             )
@@ -567,7 +582,12 @@ class _BaseDistiller(
             )
         if is_dataframe(X_unlabeled) and not is_dataframe(X):
             X_unlabeled = X_unlabeled.to_numpy()
-        X_unlabeled, _ = self._validate_X(X_unlabeled, reset=False)
+        try:
+            X_unlabeled, _ = self._validate_X(X_unlabeled, reset=False)
+        except ValueError as err:
+            raise ValueError(
+                f"X_unlabeled must have the form of X: {_about_unlabeled(err)}"
+            ) from err
         if is_dataframe(X) and X_unlabeled.columns.tolist() != X.columns.tolist():
             raise ValueError(
                 "X_unlabeled must have X's columns in X's order; got "
@@ -576,5 +596,9 @@ class _BaseDistiller(
         return X_unlabeled
 
 
-def _has_adversary(term) -> bool:
-    return type(term).make_adversary is not DistillationTerm.make_adversary
+def _about_unlabeled(err: ValueError) -> str:
+    """scikit-learn's message about X, reworded to name X_unlabeled."""
+    message = str(err).split("\n")[0].rstrip(":")
+    for old, new in (("Input X ", "X_unlabeled "), ("X has", "X_unlabeled has")):
+        message = message.replace(old, new)
+    return message

@@ -14,6 +14,7 @@ This module imports nothing from the rest of ``sklearn_kd``.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable, Hashable
@@ -120,3 +121,33 @@ def _caller_stacklevel() -> int:
 
 def _top_package(frame) -> str:
     return frame.f_globals.get("__name__", "").split(".")[0]
+
+
+def check_memory_location(memory) -> None:
+    """Raise a ValueError naming the problem with a ``memory`` directory path.
+
+    joblib would turn ``""`` into ``./joblib`` and fail deep inside the first
+    cached call on a path that is a file or cannot be written; checked here,
+    before the teacher is fitted or queried.
+    """
+    if not isinstance(memory, (str, os.PathLike)):
+        return
+    path = os.fspath(memory)
+    if not path:
+        raise ValueError(
+            "memory='' is not a directory; pass None to cache nothing, or the "
+            "path of a directory for the teacher's outputs."
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"memory={path!r} is a file; memory must be a directory.")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"memory={path!r} cannot be created as a directory: {err.strerror}."
+        ) from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"memory={path!r} is a directory this process cannot write to; choose "
+            "a writable directory or memory=None."
+        )

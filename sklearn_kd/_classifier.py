@@ -7,11 +7,11 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from sklearn_kd._base import _BaseDistiller
+from sklearn_kd._compat import Interval, StrOptions
 from sklearn_kd._inference import _ClassificationOutputs
 from sklearn_kd._preprocessing import pd_isna
 from sklearn_kd.losses import LogitMatching, SoftTargets

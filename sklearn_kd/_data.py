@@ -12,6 +12,10 @@ def concat_rows(X, extra):
         import pandas as pd
 
         return pd.concat([X, extra], ignore_index=True)
+    if hasattr(X, "tocsr"):  # scipy sparse
+        from scipy import sparse
+
+        return sparse.vstack([X, sparse.csr_matrix(extra, dtype=X.dtype)]).tocsr()
     return np.concatenate([X, np.asarray(extra, dtype=X.dtype)], axis=0)
 
 
@@ -20,6 +24,7 @@ def is_ready_array(X, estimator) -> bool:
     without feature names: what predict would accept unchanged."""
     return (
         type(X) is np.ndarray
+        and getattr(estimator, "_columns_seen_", None) is None
         and X.ndim == 2
         and X.dtype in (np.float64, np.float32)
         and X.shape[0] > 0

@@ -9,10 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-#: Batch keys the fit adds beside the input and the teacher's signals.
-SAMPLE_WEIGHT = "sample_weight"
-LABELED = "labeled"
-
 #: Beyond this magnitude a squared difference overflows float32.
 _SQUARE_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
 

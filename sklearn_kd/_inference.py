@@ -63,9 +63,24 @@ class _StudentInference:
                 # far faster than pandas can, column by column.
                 check_frame_finite(X)
             return X, y
+        if not fitting and getattr(self, "_columns_seen_", None) is not None:
+            prep = getattr(self, "preprocessor_", None)
+            if isinstance(prep, TabularEncoder) and prep.categorical_columns_:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on a DataFrame with the "
+                    f"non-numeric columns {prep.categorical_columns_}; got "
+                    f"{type(X).__name__}, which has no column names or string "
+                    "columns. Pass a DataFrame with the columns seen at fit: "
+                    f"{self._columns_seen_}."
+                )
         # NaN is the student's to encode (which columns may hold it is checked
-        # on the student's matrix); infinity is an error.
-        kwargs = {"dtype": [np.float64, np.float32], "ensure_all_finite": "allow-nan"}
+        # on the student's matrix); infinity is an error. Sparse input reaches
+        # the teacher as it is; the student's matrix is made dense.
+        kwargs = {
+            "dtype": [np.float64, np.float32],
+            "ensure_all_finite": "allow-nan",
+            "accept_sparse": ["csr", "csc"],
+        }
         if fitting:
             return validate_data(
                 self, X, y, reset=reset, **self._y_check_params(), **kwargs

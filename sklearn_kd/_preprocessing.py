@@ -77,6 +77,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             The fitted encoder.
         """
         categorical = categorical_columns(X)
+        X = _dense(X)
         if is_dataframe(X):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             self.numeric_columns_ = [c for c in X.columns if c not in categorical]
@@ -135,6 +136,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             If a numeric column holds infinity or a non-numeric one NaN.
         """
         check_is_fitted(self, "mean_")
+        X = _dense(X)
         if not self.categorical_columns_:
             if is_dataframe(X):
                 numeric = X.to_numpy(dtype=np.float64)
@@ -260,6 +262,11 @@ def check_missing_allowed(nan: np.ndarray, columns, allowed) -> None:
             "or drop them (for example with sklearn.impute.SimpleImputer), or "
             "fit on data with missing values in that column."
         )
+
+
+def _dense(X):
+    """A scipy sparse matrix as a dense array; anything else as it is."""
+    return X.toarray() if hasattr(X, "toarray") else X
 
 
 def _value_kind(value) -> str:

@@ -138,7 +138,9 @@ class _TeacherQueries:
             raw = fold_adapter.query(take_rows(X, test), signals)
             targets = self._teacher_targets(fold_adapter, raw)
             if out is None:
-                out = {k: np.empty((len(X), v.shape[1])) for k, v in targets.items()}
+                out = {
+                    k: np.empty((X.shape[0], v.shape[1])) for k, v in targets.items()
+                }
             for key, values in targets.items():
                 out[key][test] = values
         return out

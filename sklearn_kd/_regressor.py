@@ -6,13 +6,13 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from sklearn_kd._base import _BaseDistiller
+from sklearn_kd._batch import PREDICTION, TARGET_SCALE
+from sklearn_kd._compat import StrOptions
 from sklearn_kd._inference import _RegressionOutputs
 from sklearn_kd.losses import get_term
-from sklearn_kd.teachers import PREDICTION
 
 
 class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
@@ -356,4 +356,4 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         return get_term(self.loss)(weight=beta)
 
     def _objective_constants(self):
-        return {"target_scale": np.asarray(self._target_scale_, dtype=np.float32)}
+        return {TARGET_SCALE: np.asarray(self._target_scale_, dtype=np.float32)}

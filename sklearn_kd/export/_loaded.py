@@ -32,6 +32,26 @@ from sklearn_kd.export._graph import (
 _SMALL_FRAME = 256
 
 
+#: Metadata every export carries, and what each task adds.
+_REQUIRED_KEYS = (
+    "task",
+    "n_features_in",
+    "columns",
+    "preprocessing",
+    "numeric_positions",
+    "categorical_positions",
+    "numeric_names",
+    "categorical_names",
+    "categories",
+    "inputs",
+    "outputs",
+)
+_TASK_KEYS = {
+    "classification": ("classes", "classes_dtype"),
+    "regression": ("y_was_1d", "n_outputs"),
+}
+
+
 def _read_metadata(text, path, kind):
     try:
         meta = json.loads(text) if text else None
@@ -42,11 +62,20 @@ def _read_metadata(text, path, kind):
             f"{path} is not {kind} file written by sklearn_kd.export (it has no "
             f"valid {_META_KEY!r} metadata)."
         )
-    if meta["format"] > _FORMAT:
+    if not isinstance(meta["format"], int) or meta["format"] > _FORMAT:
         raise ValueError(
             f"{path} was written by sklearn_kd {meta.get('sklearn_kd_version')} in "
-            f"export format {meta['format']}; this version reads format "
+            f"export format {meta['format']!r}; this version reads format "
             f"{_FORMAT} and older. Upgrade sklearn_kd."
+        )
+    task = meta.get("task")
+    required = _REQUIRED_KEYS + _TASK_KEYS.get(task, ())
+    missing = [key for key in required if key not in meta]
+    if task not in _TASK_KEYS or missing:
+        raise ValueError(
+            f"The {_META_KEY!r} metadata of {path} has been altered or damaged "
+            f"(task {task!r}; missing {missing}); the loader cannot tell how to "
+            "encode input or read outputs. Export the model again."
         )
     return meta
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from numbers import Integral
 
 import numpy as np
@@ -169,7 +170,9 @@ def make_student_net(
 EARLY_STOPPING_MIN_ROWS = 200
 
 
-def resolve_early_stopping(setting, y_train, *, stratified, scheduled) -> bool:
+def resolve_early_stopping(
+    setting, y_train, *, stratified, scheduled, validation_fraction=0.1
+) -> bool:
     """A distiller's ``early_stopping``, with ``'auto'`` decided on the data.
 
     ``'auto'`` stops early from ``EARLY_STOPPING_MIN_ROWS`` labelled rows (a
@@ -188,7 +191,12 @@ def resolve_early_stopping(setting, y_train, *, stratified, scheduled) -> bool:
         The validation split is stratified by class.
     scheduled : bool
         Something follows the epoch count (a route's schedule).
+    validation_fraction : float, default=0.1
+        Share of the rows held out; with ``setting=True`` the split must be
+        possible, or a ``ValueError`` says what to change.
     """
+    if setting is True:
+        _check_valid_split(y_train, validation_fraction, stratified)
     if setting != "auto":
         return bool(setting)
     if len(y_train) < EARLY_STOPPING_MIN_ROWS:
@@ -196,6 +204,36 @@ def resolve_early_stopping(setting, y_train, *, stratified, scheduled) -> bool:
     if stratified and np.bincount(y_train).min() < 2:
         return False
     return not scheduled
+
+
+def _check_valid_split(y_train, fraction: float, stratified: bool) -> None:
+    """Raise a ValueError, naming the settings, if ``ValidSplit`` cannot split."""
+    n = len(y_train)
+    n_valid = math.ceil(fraction * n)
+    advice = "Raise validation_fraction, fit on more rows, or set early_stopping=False."
+    if n_valid < 1 or n - n_valid < 1:
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction={fraction} of the "
+            f"{n} labelled rows, which leaves no rows to validate or train on. "
+            + advice
+        )
+    if not stratified:
+        return
+    counts = np.bincount(y_train)
+    counts = counts[counts > 0]
+    if counts.min() < 2:
+        raise ValueError(
+            "early_stopping=True splits the labelled rows by class, and a class "
+            f"has {counts.min()} row(s); every class needs 2 (one to train on, one "
+            "to validate). Drop that class, fit on more rows, or set "
+            "early_stopping=False."
+        )
+    if n_valid < len(counts) or n - n_valid < len(counts):
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction={fraction} of the "
+            f"{n} labelled rows ({n_valid} rows), fewer than the {len(counts)} "
+            "classes a stratified split needs one row each of. " + advice
+        )
 
 
 def _valid_scorings(parts) -> list:

@@ -17,7 +17,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
-from sklearn_kd._batch import INPUT
+from sklearn_kd._batch import INPUT, student_key
 from sklearn_kd._torch_utils import capture_output, find_layer
 
 
@@ -139,7 +139,7 @@ class DistillationNet(NeuralNet):
                     }
                     out = super().infer(x, **fit_params)
                 for name, caught in seen.items():
-                    batch[f"student:{name}"] = caught[0].flatten(1)
+                    batch[student_key(name)] = caught[0].flatten(1)
                 return out
         return super().infer(x, **fit_params)
 

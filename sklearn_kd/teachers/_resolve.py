@@ -37,12 +37,21 @@ def is_plain_callable(teacher) -> bool:
 
 def teacher_allows_nan(teacher) -> bool:
     """Whether a scikit-learn teacher says it takes NaN; False when unknown."""
+    return _input_tag(teacher, "allow_nan")
+
+
+def teacher_allows_sparse(teacher) -> bool:
+    """Whether a scikit-learn teacher says it takes sparse X; False when unknown."""
+    return _input_tag(teacher, "sparse")
+
+
+def _input_tag(teacher, name: str) -> bool:
     from sklearn.utils import get_tags
 
     if teacher is None or not hasattr(teacher, "__sklearn_tags__"):
         return False
     try:
-        return bool(get_tags(teacher).input_tags.allow_nan)
+        return bool(getattr(get_tags(teacher).input_tags, name))
     except (AttributeError, TypeError, ValueError):
         return False
 

@@ -39,6 +39,12 @@ class TorchTeacher(Teacher):
             return tensor.device
         return torch.device("cpu")
 
+    def _dtype(self) -> torch.dtype:
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
+
     def torch_module(self):
         return self.module
 
@@ -63,12 +69,23 @@ class TorchTeacher(Teacher):
     def _query_chunk(self, X, signal):
         values = float32_values(X, f"torch teacher {self.name}")
         # A copy: pandas 3 hands out read-only arrays, which torch warns about.
-        batch = torch.tensor(values, device=self._device())
+        # In the module's own floating dtype (a .double() teacher gets float64).
+        batch = torch.tensor(values, device=self._device(), dtype=self._dtype())
         was_training = self.module.training
         self.module.eval()
         try:
             with torch.inference_mode():
                 out = self.module(batch)
+        except RuntimeError as err:
+            if not any(w in str(err) for w in ("shape", "size", "dtype")):
+                raise
+            raise ValueError(
+                f"The torch teacher {self.name} failed on a batch of shape "
+                f"{tuple(batch.shape)} ({batch.dtype}): {err}. It receives X's "
+                f"{batch.shape[1]} columns as they are (the distiller's "
+                "preprocessor feeds only the student), so it must take that many "
+                "inputs."
+            ) from err
         finally:
             self.module.train(was_training)
         return out.detach().to("cpu", torch.float64).numpy()
