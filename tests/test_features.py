@@ -52,7 +52,7 @@ from sklearn_kd.teachers._features import (
     torch_features,
     tree_matrix,
 )
-from sklearn_kd.teachers._gradients import TeacherProbe
+from sklearn_kd.teachers._probe import TeacherProbe
 
 CPU = torch.device("cpu")
 

@@ -31,12 +31,12 @@ from sklearn_kd.losses import (
 from sklearn_kd.students import MLP, DistillationNet
 from sklearn_kd.teachers import as_teacher
 from sklearn_kd.teachers._gradients import (
-    TeacherProbe,
     central_differences,
     exact_derivatives,
     input_space,
     unit_directions,
 )
+from sklearn_kd.teachers._probe import TeacherProbe
 
 CPU = torch.device("cpu")
 

@@ -250,13 +250,3 @@ def _concat(a, b):
 
         return pd.concat([a, b], ignore_index=True)
     return np.concatenate([a, b], axis=0)
-
-
-def __getattr__(name):
-    # TeacherProbe moved to teachers._probe; old imports keep working (lazily:
-    # _probe imports this module).
-    if name == "TeacherProbe":
-        from sklearn_kd.teachers._probe import TeacherProbe
-
-        return TeacherProbe
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
