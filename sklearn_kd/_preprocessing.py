@@ -364,7 +364,8 @@ def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
     if is_dataframe(Xt):
         Xt = Xt.to_numpy()
     try:
-        Xt = np.asarray(Xt, dtype=np.float32)
+        with np.errstate(over="ignore"):  # reported below, with the column
+            Xt = np.asarray(Xt, dtype=np.float32)
     except (TypeError, ValueError):
         raise ValueError(
             f"The {source} must output numbers for the student; got values that "
@@ -375,9 +376,13 @@ def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
         raise ValueError(
             f"The {source} must output a 2-D matrix; got shape {Xt.shape}."
         )
-    if np.isinf(Xt).any():
+    infinite = np.isinf(Xt).any(axis=0)
+    if infinite.any():
+        j = int(np.flatnonzero(infinite)[0])
+        where = "X" if source == "input" else f"The {source}'s output"
         raise ValueError(
-            f"The {source} output contains infinity (or values too large for "
-            "float32); the student cannot be trained or queried on them."
+            f"{where} holds infinity, or values too large for float32, in column "
+            f"{j}; the student cannot be trained or queried on them. Rescale or "
+            "replace them."
         )
     return Xt
