@@ -233,10 +233,9 @@ class _BaseDistiller(
         ``fit`` builds the new model on it, so ``self`` is untouched until
         :meth:`_commit`.
         """
+        fitted = set(fitted_keys(self))
         new = object.__new__(type(self))
-        new.__dict__.update(
-            (k, v) for k, v in vars(self).items() if k not in fitted_keys(self)
-        )
+        new.__dict__.update((k, v) for k, v in vars(self).items() if k not in fitted)
         return new
 
     def _commit(self, new) -> None:
@@ -286,6 +285,7 @@ class _BaseDistiller(
         return run
 
     def _precheck_teacher(self) -> None:
+        """Raise if a fitted teacher cannot teach this task, before ``y`` is read."""
         if self.teacher is None or not self._teacher_is_frozen():
             return
         try:
