@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 
 from sklearn_kd._utils import is_dataframe
 
@@ -12,7 +13,7 @@ def concat_rows(X, extra):
         import pandas as pd
 
         return pd.concat([X, extra], ignore_index=True)
-    if hasattr(X, "tocsr"):  # scipy sparse
+    if issparse(X):
         from scipy import sparse
 
         return sparse.vstack([X, sparse.csr_matrix(extra, dtype=X.dtype)]).tocsr()

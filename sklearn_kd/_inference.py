@@ -3,6 +3,9 @@ and the deployable students of :mod:`sklearn_kd.export`."""
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 import torch
 from scipy.special import softmax
@@ -14,7 +17,7 @@ from sklearn_kd._preprocessing import (
     check_missing_allowed,
     to_float32_matrix,
 )
-from sklearn_kd._utils import CHUNK_SIZE, is_dataframe, iter_chunks
+from sklearn_kd._utils import CHUNK_SIZE, is_dataframe, iter_chunks, take_rows
 
 
 class _StudentInference:
@@ -125,26 +128,106 @@ class _StudentInference:
         """The student's raw outputs on ``X``, float64, computed in chunks.
 
         Bypasses skorch's ``predict`` (DataLoader, collate, callbacks) so that a
-        single row costs little more than the network's forward pass.
+        single row costs little more than the network's forward pass. Rows are
+        encoded and run ``CHUNK_SIZE`` at a time, so memory beyond the input
+        and the output stays bounded however many rows come in.
         """
         if not hasattr(self, "_inference_module_"):
             check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
+        n_rows = X.shape[0]
+        if n_rows <= CHUNK_SIZE:
+            return self._run_student(X)
+        out = None
+        for rows in iter_chunks(n_rows, CHUNK_SIZE):
+            part = self._run_student(take_rows(X, rows))
+            if out is None:
+                out = np.empty((n_rows, part.shape[1]), dtype=part.dtype)
+            out[rows] = part
+        return out
+
+    def _run_student(self, X) -> np.ndarray:
+        """Encode validated rows and run the student on them.
+
+        Precision: batches of fewer than ``FLOAT32_MIN_ROWS`` rows run in
+        float64, so that a row's prediction does not depend on the rows
+        predicted with it (float32 GEMM kernels block by batch size);
+        larger batches of the default student run in float32, the precision it
+        was trained in, about three times faster; the two agree to float32
+        precision (relative 1e-5).
+        """
         Xs = self._student_matrix(X)
         self._check_missing(Xs)
-        module, device = self._inference_module_, self.device_
+        graphs = getattr(self, "_inference_graphs_", None)
         with torch.inference_mode():
-            if Xs.shape[0] <= CHUNK_SIZE:
-                return (
-                    module(torch.from_numpy(Xs).to(device, torch.float64)).cpu().numpy()
+            if graphs is not None and Xs.shape[0] >= FLOAT32_MIN_ROWS:
+                x = torch.from_numpy(Xs).to(self.device_)
+                return graphs[1](x).cpu().numpy().astype(np.float64)
+            module = self._inference_module_ if graphs is None else graphs[0]
+            x = torch.from_numpy(Xs).to(self.device_, torch.float64)
+            return module(x).cpu().numpy()
+
+    def __getstate__(self):
+        # TorchScript graphs do not pickle; they are traced again on load.
+        state = dict(super().__getstate__())
+        state.pop("_inference_graphs_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        module = self.__dict__.get("_inference_module_")
+        if module is not None and "_inference_graphs_" not in self.__dict__:
+            self._inference_graphs_ = trace_for_inference(module, self.device_)
+
+
+#: From this many rows, the default student predicts in float32.
+FLOAT32_MIN_ROWS = 1024
+
+
+def trace_for_inference(module, device):
+    """Frozen TorchScript traces of the default student, float64 and float32.
+
+    One call of a traced graph skips the ~10 Python-level module calls of the
+    eager forward (a 1-row predict's forward drops from about 50 us to about
+    20 us). Only the package's own :class:`~sklearn_kd.students.MLP` is
+    traced: its forward has no branch on the data, so the trace is exact; a
+    student module of the user's may branch, so it runs eagerly, in float64.
+    Each trace is checked against the eager module on rows of several sizes
+    (NaN included); any difference, or any failure to trace, keeps the eager
+    module.
+
+    Returns
+    -------
+    tuple of (ScriptModule, ScriptModule) or None
+        The float64 and float32 graphs, or None to run ``module`` eagerly.
+    """
+    from sklearn_kd.students import MLP
+
+    if not isinstance(module, MLP):
+        return None
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(5, module.in_features, generator=generator)
+    example[1, :] = float("nan")
+    graphs = []
+    for dtype in (torch.float64, torch.float32):
+        eager = module if dtype == torch.float64 else copy.deepcopy(module).float()
+        x = example.to(device, dtype)
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = torch.jit.freeze(
+                    torch.jit.trace(eager, x[:2], check_trace=False)
                 )
-            outputs = [
-                module(torch.from_numpy(Xs[rows]).to(device, torch.float64))
-                .cpu()
-                .numpy()
-                for rows in iter_chunks(Xs.shape[0])
-            ]
-        return np.concatenate(outputs, axis=0)
+                # The profiling executor optimises a graph on its first calls:
+                # make them here, not in the user's first predict.
+                for n in (1, 5, 2, 1):
+                    expected = eager(x[:n]).nan_to_num()
+                    if not torch.equal(graph(x[:n]).nan_to_num(), expected):
+                        return None
+        except Exception:  # a failed trace keeps the eager module
+            return None
+        graphs.append(graph)
+    return tuple(graphs)
 
 
 def check_same_columns(columns, seen) -> None:

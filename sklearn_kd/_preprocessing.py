@@ -6,6 +6,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -108,6 +109,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         self.mean_ = np.nan_to_num(mean)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self._lookup = [{v: i for i, v in enumerate(c)} for c in self.categories_]
+        # Where each categorical column's one-hot block starts in the output.
+        widths = [len(c) for c in self.categories_]
+        self._offsets = list(np.cumsum([len(self.numeric_columns_), *widths[:-1]]))
+        self._n_outputs = len(self.numeric_columns_) + sum(widths)
         self._index = None
         if is_dataframe(X):
             position = {c: i for i, c in enumerate(X.columns)}
@@ -144,62 +149,67 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 numeric = np.asarray(X, dtype=np.float64)
             check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
             return ((numeric - self.mean_) / self.scale_).astype(np.float32)
-        if len(X) <= _SMALL_FRAME:
-            values = X.to_numpy()
-            numeric = values[:, self._numeric_pos].astype(np.float64)
-            codes = [
-                [lookup.get(v, -1) for v in values[:, pos]]
-                for lookup, pos in zip(self._lookup, self._categorical_pos, strict=True)
-            ]
-            missing = [pd_isna(values[:, pos]) for pos in self._categorical_pos]
-        else:
-            numeric = X.iloc[:, self._numeric_pos].to_numpy(dtype=np.float64)
-            columns = [X.iloc[:, pos] for pos in self._categorical_pos]
-            codes = [
-                _category_index(cats).get_indexer(col.to_numpy(dtype=object))
-                for cats, col in zip(self.categories_, columns, strict=True)
-            ]
-            missing = [col.isna().to_numpy() for col in columns]
+        # Column by column, from a plan made at fit: no pandas interleave of
+        # mixed dtypes into one object array, no per-call column selection.
+        n_rows = X.shape[0]
+        columns = [_float_values(c) for c in frame_columns(X, self._numeric_pos)]
+        numeric = (
+            np.array(columns, dtype=np.float64).T
+            if columns
+            else np.empty((n_rows, 0), dtype=np.float64)
+        )
         check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
-        for j, code in enumerate(codes):
-            if min(code, default=0) < 0:
-                self._check_unseen_kind(X, j, code)
-        for col, mask in zip(self.categorical_columns_, missing, strict=True):
-            if mask.any():
-                raise ValueError(
-                    f"Input X contains NaN in column {col!r} ({int(mask.sum())} "
-                    "row(s)). Impute or drop them first, for example with "
-                    "sklearn.impute.SimpleImputer."
-                )
-        n_numeric = numeric.shape[1]
-        widths = [len(c) for c in self.categories_]
-        out = np.zeros((len(numeric), n_numeric + sum(widths)), dtype=np.float32)
-        out[:, :n_numeric] = (numeric - self.mean_) / self.scale_
-        offset = n_numeric
-        rows = np.arange(len(numeric))
-        for code, width in zip(codes, widths, strict=True):
-            code = np.asarray(code, dtype=np.int64)
+        out = np.zeros((n_rows, self._n_outputs), dtype=np.float32)
+        out[:, : numeric.shape[1]] = (numeric - self.mean_) / self.scale_
+        small = n_rows <= _SMALL_FRAME
+        hot = []  # flat positions of the ones, for small frames
+        columns = frame_columns(X, self._categorical_pos)
+        for j, col in enumerate(columns):
+            values = np.asarray(col, dtype=object)
+            offset = self._offsets[j]
+            if small:
+                lookup = self._lookup[j]
+                code = [lookup.get(v, -1) for v in values]
+                if -1 in code:
+                    code = np.asarray(code)
+                    self._check_unseen(X, j, code, values)
+                width = self._n_outputs
+                hot += [r * width + offset + c for r, c in enumerate(code) if c >= 0]
+                continue
+            code = _category_index(self.categories_[j]).get_indexer(values)
             known = code >= 0
-            out[rows[known], offset + code[known]] = 1.0
-            offset += width
+            if not known.all():
+                self._check_unseen(X, j, code, values)
+            out[np.flatnonzero(known), offset + code[known]] = 1.0
+        if hot:
+            out.reshape(-1)[hot] = 1.0
         return out
 
-    def _check_unseen_kind(self, X, j: int, code) -> None:
-        """Raise if the unseen values of categorical column ``j`` are of another
-        kind than its categories (numbers where strings were fitted): every row
-        would otherwise encode as an unseen category, without a word."""
+    def _check_unseen(self, X, j: int, code, values) -> None:
+        """Raise if categorical column ``j`` has missing values, or unseen values
+        of another kind than its categories (numbers where strings were
+        fitted): every row would otherwise encode as an unseen category,
+        without a word. Runs only when some value is not a known category."""
+        col = self.categorical_columns_[j]
+        unseen = values[code < 0]
+        missing = pd_isna(unseen)
+        if missing.any():
+            raise ValueError(
+                f"Input X contains NaN in column {col!r} ({int(missing.sum())} "
+                "row(s)). Impute or drop them first, for example with "
+                "sklearn.impute.SimpleImputer."
+            )
         pos = self._categorical_pos[j]
-        values = X.iloc[np.flatnonzero(np.asarray(code) < 0), pos]
         seen = {_value_kind(v) for v in self.categories_[j]}
-        new = {_value_kind(v) for v in values if not pd_isna(np.array([v]))[0]}
+        new = {_value_kind(v) for v in unseen}
         if not new or new <= seen:
             return
-        col = self.categorical_columns_[j]
+        values = unseen
         raise ValueError(
             f"Column {col!r} held {' and '.join(sorted(seen))} values when the "
             f"student was fitted (dtype {self._categorical_dtypes[j]}) but now holds "
             f"{' and '.join(sorted(new - seen))} values (dtype {X.iloc[:, pos].dtype}),"
-            f" such as {values.iloc[0]!r}; none of them can match a fitted category "
+            f" such as {values[0]!r}; none of them can match a fitted category "
             f"({self.categories_[j][:3].tolist()}...). Convert the column back to "
             "its fit-time type (for example X[col].astype(str))."
         )
@@ -264,9 +274,32 @@ def check_missing_allowed(nan: np.ndarray, columns, allowed) -> None:
         )
 
 
+def frame_columns(X, positions) -> list:
+    """The columns of DataFrame ``X`` at ``positions``, as arrays.
+
+    Uses pandas' column accessor (about 0.6 us a column, against about 17 us
+    for ``X.iloc[:, p]``), with the public path as a fallback for a pandas
+    without it.
+    """
+    get = getattr(X, "_get_column_array", None)
+    if get is not None:
+        try:
+            return [get(p) for p in positions]
+        except (AttributeError, IndexError, TypeError):
+            pass
+    return [X.iloc[:, p].array for p in positions]
+
+
+def _float_values(column) -> np.ndarray:
+    """A numeric column as float64 values, missing ones (pd.NA too) as NaN."""
+    if isinstance(column, np.ndarray):
+        return column
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _dense(X):
     """A scipy sparse matrix as a dense array; anything else as it is."""
-    return X.toarray() if hasattr(X, "toarray") else X
+    return X.toarray() if issparse(X) else X
 
 
 def _value_kind(value) -> str:
@@ -359,7 +392,7 @@ def to_float32_matrix(Xt, *, source: str) -> np.ndarray:
     ValueError
         If the output is not 2-D, not numeric, or holds infinity.
     """
-    if hasattr(Xt, "toarray"):
+    if issparse(Xt):
         Xt = Xt.toarray()
     if is_dataframe(Xt):
         Xt = Xt.to_numpy()

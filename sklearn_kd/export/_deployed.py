@@ -11,6 +11,7 @@ from sklearn_kd._inference import (
     _ClassificationOutputs,
     _RegressionOutputs,
     _StudentInference,
+    trace_for_inference,
 )
 from sklearn_kd._utils import resolve_device
 
@@ -54,9 +55,11 @@ class _Deployed(_StudentInference, BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        module = state.get("_inference_module_")
+        if module is not None:
+            # float64 before the inference trace is rebuilt from it.
+            state = {**state, "_inference_module_": module.double()}
         super().__setstate__(state)
-        if getattr(self, "_inference_module_", None) is not None:
-            self._inference_module_ = self._inference_module_.double()
 
 
 class DeployedRegressor(RegressorMixin, _RegressionOutputs, _Deployed):
@@ -142,6 +145,9 @@ def deploy(distiller, *, device="cpu"):
     deployed.device_ = resolve_device(device)
     module = copy.deepcopy(distiller._inference_module_)
     deployed._inference_module_ = module.to(deployed.device_).eval()
+    deployed._inference_graphs_ = trace_for_inference(
+        deployed._inference_module_, deployed.device_
+    )
     return deployed
 
 
