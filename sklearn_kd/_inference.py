@@ -94,6 +94,9 @@ class _StudentInference:
         return {}
 
     def _student_matrix(self, X) -> np.ndarray:
+        if isinstance(self.preprocessor_, TabularEncoder):
+            # Already float32, finite-checked: no second pass over it.
+            return self.preprocessor_._transform(X)
         Xt = X if self.preprocessor_ is None else self.preprocessor_.transform(X)
         return to_float32_matrix(
             Xt, source="input" if self.preprocessor_ is None else "preprocessor"

@@ -141,6 +141,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             If a numeric column holds infinity or a non-numeric one NaN.
         """
         check_is_fitted(self, "mean_")
+        return self._transform(X)
+
+    def _transform(self, X) -> np.ndarray:
+        """:meth:`transform` of a fitted encoder: a float32 matrix without
+        infinity (the distillers' predict path, which knows it is fitted)."""
         X = _dense(X)
         if not self.categorical_columns_:
             if is_dataframe(X):
@@ -148,11 +153,13 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             else:
                 numeric = np.asarray(X, dtype=np.float64)
             check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
-            return ((numeric - self.mean_) / self.scale_).astype(np.float32)
+            with np.errstate(over="ignore"):
+                out = ((numeric - self.mean_) / self.scale_).astype(np.float32)
+            return self._check_float32(out)
         # Column by column, from a plan made at fit: no pandas interleave of
         # mixed dtypes into one object array, no per-call column selection.
         n_rows = X.shape[0]
-        columns = [_float_values(c) for c in frame_columns(X, self._numeric_pos)]
+        columns = [float_values(c) for c in frame_columns(X, self._numeric_pos)]
         numeric = (
             np.array(columns, dtype=np.float64).T
             if columns
@@ -160,7 +167,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         )
         check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)
         out = np.zeros((n_rows, self._n_outputs), dtype=np.float32)
-        out[:, : numeric.shape[1]] = (numeric - self.mean_) / self.scale_
+        with np.errstate(over="ignore"):
+            out[:, : numeric.shape[1]] = (numeric - self.mean_) / self.scale_
+        self._check_float32(out)
         small = n_rows <= _SMALL_FRAME
         hot = []  # flat positions of the ones, for small frames
         columns = frame_columns(X, self._categorical_pos)
@@ -183,6 +192,18 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             out[np.flatnonzero(known), offset + code[known]] = 1.0
         if hot:
             out.reshape(-1)[hot] = 1.0
+        return out
+
+    def _check_float32(self, out: np.ndarray) -> np.ndarray:
+        """``out``, or a ValueError naming the column whose standardised values
+        overflow float32."""
+        infinite = np.isinf(out)
+        if infinite.any():
+            col = self.numeric_columns_[int(np.flatnonzero(infinite.any(axis=0))[0])]
+            raise ValueError(
+                f"X's column {col!r} holds values too large for the student's "
+                "float32 input once standardised; rescale or replace them."
+            )
         return out
 
     def _check_unseen(self, X, j: int, code, values) -> None:
@@ -290,7 +311,7 @@ def frame_columns(X, positions) -> list:
     return [X.iloc[:, p].array for p in positions]
 
 
-def _float_values(column) -> np.ndarray:
+def float_values(column) -> np.ndarray:
     """A numeric column as float64 values, missing ones (pd.NA too) as NaN."""
     if isinstance(column, np.ndarray):
         return column

@@ -15,6 +15,8 @@ from sklearn_kd._data import check_frame_finite
 from sklearn_kd._preprocessing import (
     check_finite_columns,
     check_missing_allowed,
+    float_values,
+    frame_columns,
     pd_isna,
     to_float32_matrix,
 )
@@ -26,11 +28,6 @@ from sklearn_kd.export._graph import (
     _import_onnx,
     _quiet_exporter,
 )
-
-#: Below this many rows, one object-array conversion of the whole frame beats
-#: per-column pandas access (as in TabularEncoder).
-_SMALL_FRAME = 256
-
 
 #: Metadata every export carries, and what each task adds.
 _REQUIRED_KEYS = (
@@ -194,16 +191,17 @@ class _ExportedStudent:
             return {"numeric": Xt}
         numeric_pos = meta["numeric_positions"]
         categorical_pos = meta["categorical_positions"]
-        # A small frame converts faster as a whole; a large one column-wise.
-        large = is_dataframe(X) and len(X) > _SMALL_FRAME
-        values = None if large else (X.to_numpy() if is_dataframe(X) else X)
+        frame = is_dataframe(X)
         try:
-            if large:
-                numeric = X.iloc[:, numeric_pos].to_numpy(np.float64, na_value=np.nan)
-            elif len(numeric_pos) == values.shape[1]:
-                numeric = values.astype(np.float64, copy=False)
+            if frame:
+                # Column by column: no pandas interleave of mixed dtypes.
+                columns = [float_values(c) for c in frame_columns(X, numeric_pos)]
+                n_rows = len(X.index)
+                numeric = np.array(columns, dtype=np.float64).T.reshape(n_rows, -1)
+            elif len(numeric_pos) == X.shape[1]:
+                numeric = np.asarray(X, dtype=np.float64)
             else:
-                numeric = values[:, numeric_pos].astype(np.float64)
+                numeric = X[:, numeric_pos].astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError(
                 "Input X has values that are not numbers in the numeric columns "
@@ -217,30 +215,37 @@ class _ExportedStudent:
             raise ValueError("Input X has numbers too large for float32.")
         if not categorical_pos:
             return inputs
-        if large:
-            cats = X.iloc[:, categorical_pos].to_numpy(dtype=object)
-        else:
-            cats = values[:, categorical_pos]
-        missing = pd_isna(cats)
-        if missing.any():
-            j = int(np.flatnonzero(missing.any(axis=0))[0])
-            raise ValueError(
-                f"Input X contains NaN in column {meta['categorical_names'][j]!r} "
-                f"({int(missing[:, j].sum())} row(s)). Impute or drop them first, "
-                "for example with sklearn.impute.SimpleImputer."
-            )
-        # Dictionary lookups, as TabularEncoder's on small frames (and faster
-        # than pandas' get_indexer at any size); unseen categories give -1.
-        codes = np.empty(cats.shape, dtype=np.int64)
-        for j, lookup in enumerate(self._lookup):
-            codes[:, j] = [lookup.get(v, -1) for v in cats[:, j]]
+        columns = (
+            frame_columns(X, categorical_pos)
+            if frame
+            else [X[:, p] for p in categorical_pos]
+        )
+        codes = []
+        for j, (col, lookup) in enumerate(zip(columns, self._lookup, strict=True)):
+            values = np.asarray(col, dtype=object)
+            # Dictionary lookups (faster than pandas' get_indexer at any size);
+            # unseen categories give -1; missing ones are an error.
+            code = [lookup.get(v, -1) for v in values]
+            if -1 in code:
+                missing = pd_isna(values[np.asarray(code) < 0])
+                if missing.any():
+                    raise ValueError(
+                        "Input X contains NaN in column "
+                        f"{meta['categorical_names'][j]!r} ({int(missing.sum())} "
+                        "row(s)). Impute or drop them first, for example with "
+                        "sklearn.impute.SimpleImputer."
+                    )
+            codes.append(code)
+        codes = np.array(codes, dtype=np.int64).T.reshape(len(numeric), -1)
         inputs["categorical"] = codes
         return inputs
 
     def _check_shape(self, X):
         expected = self.metadata["columns"]
         if is_dataframe(X):
-            seen = [str(c) for c in X.columns]
+            seen = X.columns.tolist()  # the common case: the same strings
+            if expected is not None and seen != expected:
+                seen = [str(c) for c in seen]
             if expected is not None and seen != expected:
                 missing = [c for c in expected if c not in seen]
                 extra = [c for c in seen if c not in expected]
