@@ -212,6 +212,13 @@ class _BaseDistiller(
         self : object
             The fitted distiller.
         """
+        from sklearn_kd.students._progress import (
+            encoding_step,
+            query_line,
+            say,
+            timed,
+        )
+
         new = self._unfitted_copy()
         run = new._validate_inputs(X, y, sample_weight, X_unlabeled)
         new._resolve_terms(run)
@@ -219,7 +226,10 @@ class _BaseDistiller(
         new._build_transfer_set(run)
         new._fit_student_input(run)
         new._query_signals(run)
-        new._choose_encoding(run)
+        if new.verbose:
+            say(query_line(new, run))
+        with timed(*encoding_step(new)):
+            new._choose_encoding(run)
         new._pack_tensors(run)
         new._build_objective(run)
         new._train(run)
@@ -324,8 +334,19 @@ class _BaseDistiller(
 
     def _adopt_teacher(self, run: _FitRun) -> None:
         """``teacher_``: the teacher as given, or fitted clones of its unfitted
-        estimators; checked for the task and for the signals the terms need."""
-        self.teacher_ = self._resolve_teacher(run.X, run.y, run.sample_weight)
+        estimators; checked for the task and for the signals the terms need.
+        With ``verbose``, says which teacher is fitted and how long it took."""
+        from sklearn_kd.students._progress import teacher_fit_message, timed
+        from sklearn_kd.teachers._resolve import is_unfitted_estimator
+
+        fitting = [m for m in teacher_members(self.teacher) if is_unfitted_estimator(m)]
+        message = (
+            teacher_fit_message(fitting, run.X.shape[0])
+            if self.verbose and fitting
+            else None
+        )
+        with timed(message):
+            self.teacher_ = self._resolve_teacher(run.X, run.y, run.sample_weight)
         adapter = as_teacher(self.teacher_)
         self._check_teacher(adapter)
         missing = [s for s in run.required if s not in adapter.signals]
