@@ -379,17 +379,21 @@ class _BaseDistiller(
 
     def _build_transfer_set(self, run: _FitRun) -> None:
         """``X_all``: the labelled rows, then ``X_unlabeled``, then synthetic
-        rows from ``augment``; none but ``X`` for a student from scratch."""
+        rows from ``augment`` (cached by ``memory``: ``_synthetic_rows``); none
+        but ``X`` for a student from scratch."""
         extra = run.extra
         if not run.active:
             # The from-scratch student: transfer rows would carry no signal.
             extra = None
         elif self.augment is not None:
-            synthetic = make_transfer_set(
-                self.augment,
+            n_synthetic = max(1, round(self.augment_size * run.X.shape[0]))
+            synthetic = self._synthetic_rows(
                 run.X,
-                max(1, round(self.augment_size * run.X.shape[0])),
-                random_state=run.seed,
+                n_synthetic,
+                run.seed,
+                lambda: make_transfer_set(
+                    self.augment, run.X, n_synthetic, random_state=run.seed
+                ),
             )
             extra = synthetic if extra is None else concat_rows(extra, synthetic)
         run.X_all = run.X if extra is None else concat_rows(run.X, extra)

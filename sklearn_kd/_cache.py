@@ -4,23 +4,92 @@ A distiller asks its teacher for several things on the same transfer rows in
 one fit (outputs, route checkpoints, derivatives, hidden features). Each ask
 goes through one ``store(request, compute)``: :func:`no_cache` without
 ``memory``, or the store of :func:`teacher_store`, which caches ``compute()``
-under a hash of the teacher, the rows and the target encoding
+under a key of the teacher, the rows and the target encoding
 (:func:`data_key`) and the request's own key. Derivatives cost many teacher
 calls; with ``memory`` a search over term weights computes them once per
-training set.
+training set. The synthetic transfer rows and ``teacher_cv``'s out-of-fold
+outputs are cached the same way (:func:`memory_call`, :func:`derived_key`).
+
+Keys are content hashes, the same in every process, so a parallel search
+shares the cache on disk. Hashing a large teacher is not free (pickling a
+300-tree forest is a second or more), so its hash, the *fingerprint*, is
+computed once per object and process and memoised: each later fit only checks
+a cheap signature of the object (see :func:`teacher_fingerprint`).
 
 This module imports nothing from the rest of ``sklearn_kd``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import types
 import warnings
+import weakref
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
 import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+import torch
+from joblib.hashing import NumpyHasher
 from sklearn.utils.validation import check_memory
+from torch import nn
+
+#: Bumped whenever what is cached under a key changes meaning; with the
+#: versions of the libraries that compute the cached values, part of every key.
+SCHEMA = 2
+_VERSIONS = (
+    SCHEMA,
+    np.__version__,
+    sklearn.__version__,
+    torch.__version__,
+    joblib.__version__,
+    pd.__version__,
+)
+
+#: Top-level packages whose functions and callable objects are keyed by their
+#: name: their code does not change while a key is in use (a library upgrade
+#: changes the key, through ``_VERSIONS`` or pandas' version).
+_TRUSTED_PACKAGES = frozenset(
+    {
+        "builtins",
+        "math",
+        "operator",
+        "numpy",
+        "scipy",
+        "sklearn",
+        "pandas",
+        "torch",
+        "skorch",
+        "joblib",
+    }
+)
+
+#: Arrays up to this size enter a signature by value, larger ones by identity.
+_SMALL_ARRAY_BYTES = 4096
+#: Object arrays up to this many elements enter a signature element by element.
+_SMALL_OBJECT_ARRAY = 256
+
+#: Attributes of a skorch net that do not change what it predicts: left out
+#: of its fingerprint (training history, optimizer state, callbacks).
+_SKORCH_IGNORED = frozenset(
+    {
+        "history",
+        "history_",
+        "callbacks",
+        "callbacks_",
+        "optimizer_",
+        "_optimizers",
+        "train_split",
+        "iterator_train",
+        "verbose",
+    }
+)
+_SKORCH_IGNORED_PREFIXES = ("callbacks__", "optimizer__", "iterator_train__")
 
 
 def no_cache(request, compute):
@@ -33,37 +102,117 @@ def cached_call(key, compute):
     return compute()
 
 
-def data_key(teacher, X, targets: tuple, *, fingerprint: bool = True) -> str | None:
-    """Hash of the teacher, the rows and the target encoding.
+def caching(memory) -> bool:
+    """Whether ``memory`` (the distiller's parameter) caches anything."""
+    return memory is not None and check_memory(memory).location is not None
+
+
+def memory_call(memory, key: str | None, compute: Callable):
+    """``compute()``, from ``memory`` under ``key`` when both are set.
+
+    Parameters
+    ----------
+    memory : None, str or joblib.Memory
+        The distiller's ``memory`` parameter.
+    key : str or None
+        What determines ``compute()``'s value (see :func:`derived_key`); None
+        computes it without cache.
+    compute : callable
+        Called without arguments.
+    """
+    if key is None or not caching(memory):
+        return compute()
+    cached = check_memory(memory).cache(cached_call, ignore=["compute"])
+    return cached(key, compute)
+
+
+def derived_key(*parts) -> str:
+    """Hash of ``parts`` (fingerprints, row keys, settings), the schema and the
+    library versions: the key of a cached value."""
+    return joblib.hash((_VERSIONS, parts))
+
+
+def data_key(
+    teacher, X, targets: tuple, *, fingerprint: bool = True, rows: str | None = None
+) -> str | None:
+    """Key of the teacher's outputs on ``X``: the teacher's fingerprint, the
+    rows and the target encoding.
+
+    What the key covers. The teacher by :func:`teacher_fingerprint`: its
+    parameters and fitted state as pickled (arrays by content), a torch
+    module or skorch net by its weights, computed again at every fit, a
+    Pipeline, list or ensemble member by member; an estimator's fingerprint
+    is memoised per object and process and computed again when its
+    parameters change, or one of its fitted attributes (or anything reached
+    from it through attributes, lists, tuples and dicts) is replaced, as a
+    refit does. The rows ``X`` by content (a DataFrame column by column:
+    names, dtypes, values, index). The targets, the schema of this module and
+    the versions of numpy, scikit-learn, torch, joblib and pandas.
+
+    What it does not cover. An array, tree or other object *inside* a fitted
+    estimator modified in place without being replaced (``est.coef_ *= 2``,
+    writing into a forest's ``tree_.value``): a memoised fingerprint does not
+    see it (arrays of up to 4 KB are compared by value, so small ones are
+    covered). The code of classes: an estimator or module class redefined
+    under the same name between fits (a function's code is not covered
+    either, which is why a teacher holding one has no key).
 
     Parameters
     ----------
     teacher : object
         The fitted teacher (the ``teacher_`` attribute).
     X : array-like or DataFrame
-        The transfer rows the teacher is asked about.
+        The transfer rows the teacher is asked about; not read when ``rows``
+        is given.
     targets : tuple
         What turns the teacher's outputs into cached targets (the regression
         targets' mean and scale, the classes): cached values depend on it.
     fingerprint : bool, default=True
-        False for a teacher that cannot be fingerprinted (a plain callable,
-        whose hash would not change when its behaviour does).
+        False for a teacher known not to be fingerprintable.
+    rows : str or None, default=None
+        A key of the rows computed before (see :func:`rows_key`), which then
+        stands for ``X``.
 
     Returns
     -------
     str or None
-        None when the teacher cannot be fingerprinted or hashed.
+        None when the teacher cannot be fingerprinted: it is, or holds, a
+        Python function or a callable object without ``fit`` (a
+        ``CallableTeacher``, a ``FunctionTransformer(func)`` in a Pipeline,
+        a ``functools.partial``), whose behaviour can change while its name
+        stays, or something that cannot be pickled.
     """
     if not fingerprint:
         return None
-    try:
-        return joblib.hash((teacher, X, targets))
-    except Exception:  # any teacher joblib cannot pickle
+    key, _ = teacher_fingerprint(teacher)
+    if key is None:
         return None
+    return derived_key("outputs", key, rows_key(X) if rows is None else rows, targets)
+
+
+def rows_key(X) -> str:
+    """Content hash of the rows ``X`` (array, sparse matrix or DataFrame).
+
+    A DataFrame is hashed column by column: numeric ones by their bytes, text
+    and categorical ones through pandas' vectorised hash, never by pickling
+    one Python string after another (0.18 s for the 22k-row HI table, against
+    a few milliseconds).
+    """
+    return _content_hash(X)
+
+
+def unfingerprintable_reason(teacher) -> str:
+    """Why :func:`teacher_fingerprint` gives no key for ``teacher`` (its
+    memoised verdict), for the warning; a generic reason if it does."""
+    _, reason = teacher_fingerprint(teacher)
+    return reason or "it cannot be fingerprinted"
 
 
 def teacher_store(
-    memory, data_key: Callable[[], str | None], teacher_name: str
+    memory,
+    data_key: Callable[[], str | None],
+    teacher_name: str,
+    reason: Callable[[], str] | None = None,
 ) -> Callable[[Hashable, Callable], object]:
     """``store(request, compute)``: ``compute()``, from ``memory`` when set.
 
@@ -72,10 +221,12 @@ def teacher_store(
     memory : None, str or joblib.Memory
         The distiller's ``memory`` parameter.
     data_key : callable
-        Returns the hash of the teacher and the rows (see :func:`data_key`),
+        Returns the key of the teacher and the rows (see :func:`data_key`),
         or None when they cannot be fingerprinted; called once, on first use.
     teacher_name : str
         The teacher, in the warning given when it cannot be fingerprinted.
+    reason : callable or None, default=None
+        Returns why, for that warning (see :func:`unfingerprintable_reason`).
 
     Returns
     -------
@@ -94,11 +245,13 @@ def teacher_store(
         if not key:
             key.append(data_key())
             if key[0] is None:
+                why = reason() if reason is not None else "it is a plain callable"
                 warnings.warn(
-                    f"memory is ignored for the teacher {teacher_name}: a plain "
-                    "callable cannot be fingerprinted, so its outputs could come "
-                    "back stale. Cache needs an estimator, Pipeline, torch module "
-                    "or skorch net.",
+                    f"memory is ignored for the teacher {teacher_name}: {why}, "
+                    "whose behaviour a fingerprint cannot see, so cached outputs "
+                    "could come back stale after it changes. Cache needs an "
+                    "estimator, Pipeline, torch module or skorch net holding no "
+                    "Python function.",
                     UserWarning,
                     stacklevel=_caller_stacklevel(),
                 )
@@ -121,6 +274,284 @@ def _caller_stacklevel() -> int:
 
 def _top_package(frame) -> str:
     return frame.f_globals.get("__name__", "").split(".")[0]
+
+
+# ----------------------------------------------------------------------
+# Fingerprints: content hashes, memoised per object behind a cheap signature
+# ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Entry:
+    """A memoised fingerprint of one object and the signature it was taken at.
+
+    ``weak`` and ``strong`` pin every object whose identity the signature
+    records: weakly where the object allows it (a dead reference invalidates
+    the entry, so an id reused after garbage collection is never mistaken for
+    the old object), strongly otherwise (the id cannot be reused while the
+    entry lives; the entry is replaced at the next fingerprint of a changed
+    object, and dropped with the object).
+    """
+
+    ref: weakref.ref
+    signature: tuple
+    weak: list = field(default_factory=list)
+    strong: list = field(default_factory=list)
+    key: str | None = None
+    reason: str | None = None
+
+    def still_pinned(self) -> bool:
+        return all(r() is not None for r in self.weak)
+
+
+#: ``id(obj) -> _Entry``; an entry goes when its object is collected.
+_MEMO: dict[int, _Entry] = {}
+
+
+def _forget(object_id: int):
+    def callback(ref):
+        entry = _MEMO.get(object_id)
+        if entry is not None and entry.ref is ref:
+            del _MEMO[object_id]
+
+    return callback
+
+
+def teacher_fingerprint(obj) -> tuple[str | None, str | None]:
+    """Content hash of a teacher (or generator, splitter): ``(key, reason)``.
+
+    ``key`` is the same in every process for equal objects; None, with the
+    ``reason``, when ``obj`` is or holds something whose behaviour a hash
+    cannot see (a Python function or a callable object without ``fit``
+    outside numpy, scipy, pandas, scikit-learn, torch and skorch) or that
+    cannot be pickled.
+
+    The hash pickles the object (arrays and tensors by their bytes, a
+    DataFrame column by column). It is memoised per object and process:
+    each later call walks the object's attributes (and lists, tuples, dicts)
+    down to the leaves and compares a signature of values (scalars, arrays
+    of up to 4 KB) and identities (larger arrays, trees, other objects),
+    which a refit or ``set_params`` changes; only then is it hashed again.
+    An object holding a torch tensor or module (a module, a skorch net, a
+    ``TorchTeacher``) is hashed at every call, since weights change in place.
+    A list or tuple of teachers is fingerprinted member by member.
+    """
+    if isinstance(obj, (list, tuple)):
+        parts = [teacher_fingerprint(member) for member in obj]
+        for key, reason in parts:
+            if key is None:
+                return None, reason
+        return joblib.hash((type(obj).__name__, [key for key, _ in parts])), None
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return _verdict(obj)
+    walk = _Signature()
+    signature = walk.of(obj)
+    if walk.volatile:
+        return _verdict(obj)
+    entry = _MEMO.get(id(obj))
+    if (
+        entry is not None
+        and entry.ref() is obj
+        and entry.signature == signature
+        and entry.still_pinned()
+    ):
+        return entry.key, entry.reason
+    key, reason = _verdict(obj)
+    _MEMO[id(obj)] = _Entry(
+        ref=weakref.ref(obj, _forget(id(obj))),
+        signature=signature,
+        weak=walk.weak,
+        strong=walk.strong,
+        key=key,
+        reason=reason,
+    )
+    return key, reason
+
+
+def _verdict(obj) -> tuple[str | None, str | None]:
+    try:
+        return _content_hash(obj), None
+    except _Unseeable as err:
+        return None, str(err)
+    except Exception as err:  # anything joblib cannot pickle
+        return None, f"it holds an object that cannot be pickled ({err})"
+
+
+class _Signature:
+    """Cheap change detector of an object graph: values and pinned identities."""
+
+    def __init__(self):
+        self.weak: list = []
+        self.strong: list = []
+        self.volatile = False
+        self._seen: set[int] = set()
+
+    def _pin(self, obj) -> int:
+        try:
+            self.weak.append(weakref.ref(obj))
+        except TypeError:
+            self.strong.append(obj)
+        return id(obj)
+
+    def of(self, obj):
+        kind = type(obj)
+        if obj is None or kind in (bool, int, float, complex, str, bytes):
+            return (kind, obj)
+        if isinstance(obj, np.generic):
+            return (kind, obj.tobytes())
+        if id(obj) in self._seen:
+            return ("seen", id(obj))
+        self._seen.add(id(obj))
+        if isinstance(obj, (torch.Tensor, nn.Module)):
+            self.volatile = True
+            return ("torch",)
+        if isinstance(obj, np.ndarray):
+            if not obj.dtype.hasobject and obj.nbytes <= _SMALL_ARRAY_BYTES:
+                return ("array", obj.dtype.str, obj.shape, obj.tobytes())
+            if obj.dtype.hasobject and obj.size <= _SMALL_OBJECT_ARRAY:
+                items = tuple(self.of(item) for item in obj.ravel())
+                return ("objects", obj.shape, items)
+            return ("array", self._pin(obj), obj.dtype.str, obj.shape)
+        if isinstance(obj, (list, tuple)):
+            return (kind, tuple(self.of(item) for item in obj))
+        if isinstance(obj, dict):
+            return (kind, tuple((self.of(k), self.of(v)) for k, v in obj.items()))
+        attributes = getattr(obj, "__dict__", None)
+        if isinstance(attributes, dict) and not isinstance(
+            obj, (type, types.FunctionType, types.ModuleType)
+        ):
+            state = tuple((k, self.of(v)) for k, v in attributes.items())
+            return ("object", kind, self._pin(obj), state)
+        return ("leaf", kind, self._pin(obj))
+
+
+class _Unseeable(Exception):
+    """Raised while hashing an object whose behaviour a hash cannot see."""
+
+
+def _content_hash(obj) -> str:
+    """The expensive hash: ``obj`` pickled (arrays and tensors by their bytes,
+    DataFrames column by column), refusing functions it cannot see into."""
+    hasher = _ContentHasher()
+    return hasher.hash(obj)
+
+
+class _ContentHasher(NumpyHasher):
+    def __init__(self):
+        super().__init__(hash_name="md5", coerce_mmap=True)
+
+    def save(self, obj):
+        super().save(_hashable_form(obj))
+
+
+def _trusted(module_name) -> bool:
+    return (module_name or "").split(".")[0] in _TRUSTED_PACKAGES
+
+
+def _function_name(func) -> str:
+    return (
+        f"{getattr(func, '__module__', '?')}."
+        f"{getattr(func, '__qualname__', type(func).__name__)}"
+    )
+
+
+def _hashable_form(obj):
+    """What ``obj`` is hashed as; raises :class:`_Unseeable` for a function
+    whose code the hash would not see."""
+    if isinstance(obj, torch.Tensor):
+        return _tensor_form(obj)
+    if isinstance(obj, types.FunctionType):
+        if not _trusted(obj.__module__):
+            raise _Unseeable(f"it holds the function {_function_name(obj)}")
+        return obj
+    if isinstance(obj, types.MethodType):
+        if not _trusted(getattr(obj.__func__, "__module__", None)):
+            raise _Unseeable(f"it holds the method {_function_name(obj.__func__)}")
+        return obj
+    if isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
+        return _pandas_form(obj)
+    skorch = sys.modules.get("skorch")
+    if skorch is not None and isinstance(obj, skorch.NeuralNet):
+        state = {
+            k: v
+            for k, v in vars(obj).items()
+            if k not in _SKORCH_IGNORED and not k.startswith(_SKORCH_IGNORED_PREFIXES)
+        }
+        return ("skorch.NeuralNet", type(obj), state)
+    if (
+        callable(obj)
+        and not isinstance(
+            obj,
+            (type, nn.Module, types.BuiltinFunctionType, functools.partial),
+        )
+        and not any(hasattr(obj, m) for m in ("fit", "predict", "transform"))
+        and not _trusted(getattr(obj, "__module__", None) or type(obj).__module__)
+    ):
+        raise _Unseeable(f"it holds a callable {type(obj).__qualname__} object")
+    return obj
+
+
+def _tensor_form(tensor: torch.Tensor):
+    """A tensor as its dtype, shape and bytes (no copy for a dense CPU tensor)."""
+    t = tensor.detach()
+    if t.layout != torch.strided or t.is_quantized or t.device.type == "meta":
+        raise _Unseeable(f"it holds a {t.layout} tensor that is not hashed")
+    flat = t.cpu().resolve_conj().resolve_neg().contiguous().reshape(-1)
+    data = flat.view(torch.uint8).numpy()
+    return ("torch.Tensor", str(t.dtype), tuple(t.shape), data)
+
+
+def _pandas_form(obj):
+    if isinstance(obj, pd.DataFrame):
+        columns = tuple(
+            (name, str(col.dtype), _column_form(col)) for name, col in obj.items()
+        )
+        return ("DataFrame", columns, _index_form(obj.index))
+    if isinstance(obj, pd.Series):
+        return (
+            "Series",
+            obj.name,
+            str(obj.dtype),
+            _column_form(obj),
+            _index_form(obj.index),
+        )
+    return _index_form(obj)
+
+
+def _column_form(col):
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        return np.ascontiguousarray(col.to_numpy())
+    if isinstance(dtype, pd.CategoricalDtype):
+        return (
+            "categorical",
+            _index_form(dtype.categories),
+            bool(dtype.ordered),
+            np.ascontiguousarray(col.cat.codes.to_numpy()),
+        )
+    if isinstance(dtype, pd.StringDtype) or (
+        dtype == np.dtype(object)
+        and pd.api.types.infer_dtype(col, skipna=False) == "string"
+    ):
+        # Only strings (and a StringDtype's one missing value): pandas' 64-bit
+        # hash of each, vectorised; a mixed object column is pickled below.
+        hashed = pd.util.hash_pandas_object(col, index=False, categorize=False)
+        return ("strings", hashed.to_numpy())
+    return ("values", col.to_numpy())
+
+
+def _index_form(index):
+    if isinstance(index, pd.RangeIndex):
+        return ("range", index.start, index.stop, index.step, index.name)
+    return (
+        "index",
+        type(index).__name__,
+        str(index.dtype),
+        tuple(index.names),
+        _column_form(pd.Series(index, copy=False)),
+    )
 
 
 def check_memory_location(memory) -> None:

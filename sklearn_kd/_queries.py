@@ -13,7 +13,16 @@ import numpy as np
 from sklearn.model_selection import check_cv
 
 from sklearn_kd._batch import LOGITS, PREDICTION, SHARED_PREFIX
-from sklearn_kd._cache import data_key, teacher_store
+from sklearn_kd._cache import (
+    caching,
+    data_key,
+    derived_key,
+    memory_call,
+    rows_key,
+    teacher_fingerprint,
+    teacher_store,
+    unfingerprintable_reason,
+)
 from sklearn_kd._utils import take_rows
 from sklearn_kd.teachers import as_teacher
 from sklearn_kd.teachers._gradients import input_space
@@ -92,25 +101,57 @@ class _TeacherQueries:
 
         One per fit, for everything asked of the teacher on the transfer rows
         ``X_all`` (outputs, route checkpoints, derivatives, features): the
-        teacher and the rows are hashed once, on first use, and each request
-        is cached under that hash and its own key (see :mod:`sklearn_kd._cache`).
+        teacher's fingerprint (memoised per object, see
+        :func:`~sklearn_kd._cache.teacher_fingerprint`) and the rows' hash make
+        the key, once, on first use, and each request is cached under that key
+        and its own (see :mod:`sklearn_kd._cache`).
         """
 
         def key():
-            # Cached values may be targets: standardised by y's mean and scale,
-            # or aligned to y's classes, so those enter the key too.
-            targets = tuple(
-                getattr(self, name, None)
-                for name in ("_target_mean_", "_target_scale_", "classes_")
-            )
             return data_key(
                 self.teacher_,
                 X_all,
-                targets,
+                self._targets_key(),
                 fingerprint=not is_plain_callable(self.teacher_),
             )
 
-        return teacher_store(self.memory, key, adapter.name)
+        return teacher_store(
+            self.memory,
+            key,
+            adapter.name,
+            reason=lambda: unfingerprintable_reason(self.teacher_),
+        )
+
+    def _targets_key(self) -> tuple:
+        """What turns teacher outputs into cached targets: part of their key.
+
+        Cached values may be targets: standardised by y's mean and scale, or
+        aligned to y's classes.
+        """
+        return tuple(
+            getattr(self, name, None)
+            for name in ("_target_mean_", "_target_scale_", "classes_")
+        )
+
+    def _synthetic_rows(self, X, n_samples, seed, generate):
+        """``generate()``: ``n_samples`` synthetic transfer rows from ``augment``
+        fitted on ``X`` with ``seed``.
+
+        With ``memory`` they are cached under the content of ``X``, the
+        generator (its name, or the fingerprint of the generator object: its
+        parameters), ``n_samples`` and the seed drawn from ``random_state``,
+        so a search over other parameters generates them once per training
+        set. A generator object that cannot be fingerprinted (it holds a
+        Python function) is run at every fit. As with ``Pipeline(memory=...)``,
+        a generator that draws from its own unseeded randomness is run once
+        and its rows reused.
+        """
+        key = None
+        if caching(self.memory):
+            generator, _ = teacher_fingerprint(self.augment)
+            if generator is not None:
+                key = derived_key("synthetic", generator, rows_key(X), n_samples, seed)
+        return memory_call(self.memory, key, generate)
 
     def _out_of_fold_targets(self, X, y, signals, sample_weight):
         """Teacher targets for the labeled rows from clones fitted on other folds.
@@ -118,6 +159,13 @@ class _TeacherQueries:
         A forest or a boosted ensemble nearly memorises its training rows, so
         its in-sample outputs there carry little beyond ``y``; a clone that did
         not see a row gives that row an honest label.
+
+        With ``memory`` they are cached under the unfitted teacher's and
+        ``teacher_cv``'s fingerprints, the content of ``X``, ``y`` and
+        ``sample_weight``, the signals and the target encoding: a search over
+        other parameters fits the fold clones and queries them once per
+        training set. As with ``Pipeline(memory=...)``, a teacher or splitter
+        with ``random_state=None`` is then fitted (or split) once and reused.
         """
         if not is_unfitted_estimator(self.teacher):
             raise ValueError(
@@ -125,6 +173,30 @@ class _TeacherQueries:
                 "of it on folds of X. A fitted teacher (or a module, a callable, a "
                 "list) cannot be refitted; pass teacher_cv=None."
             )
+        key = None
+        if caching(self.memory):
+            teacher, _ = teacher_fingerprint(self.teacher)
+            cv, _ = teacher_fingerprint(self.teacher_cv)
+            if teacher is not None and cv is not None:
+                key = derived_key(
+                    "out_of_fold",
+                    teacher,
+                    cv,
+                    self._task,
+                    rows_key(X),
+                    rows_key(y),
+                    rows_key(sample_weight),
+                    tuple(signals),
+                    self._targets_key(),
+                )
+        return memory_call(
+            self.memory,
+            key,
+            lambda: self._fit_out_of_fold(X, y, signals, sample_weight),
+        )
+
+    def _fit_out_of_fold(self, X, y, signals, sample_weight):
+        """:meth:`_out_of_fold_targets` computed: fit a clone per fold, query it."""
         splitter = check_cv(
             self.teacher_cv, y, classifier=self._task == "classification"
         )
