@@ -57,7 +57,7 @@ def load_diamonds(n_rows=None, seed=0):
     return frame.reset_index(drop=True), y
 
 
-def fit_forest(X, y, n_trees, steps=6):
+def fit_forest(X, y, n_trees, steps=10):
     """The teacher: the categories ordinal-encoded, then a random forest.
 
     The trees are grown in ``steps`` batches (``warm_start``), each batch
