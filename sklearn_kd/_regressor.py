@@ -166,8 +166,11 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         Seeds weight initialisation, shuffling and the validation split. Torch's
         global RNG is left untouched.
     verbose : int, default=0
-        1 prints a table of the total and per-term losses after each epoch; 2
-        also shows a progress bar over the batches of each epoch.
+        0 prints nothing. 1 prints progress: the teacher's fit and query (and
+        how long they took), the logged columns explained once, one row per
+        epoch with the epoch count, the losses and the time left, and how
+        early stopping ended training; plain text when the output is not a
+        terminal. 2 adds a progress bar over the epochs on a terminal.
 
     Attributes
     ----------
