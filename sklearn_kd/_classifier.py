@@ -220,7 +220,7 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         Class labels, sorted.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen during fit, when ``X`` had string column names.
 
     See Also

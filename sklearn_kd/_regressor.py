@@ -211,7 +211,7 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         Number of regression outputs.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen during fit, when ``X`` had string column names.
 
     See Also

@@ -74,7 +74,7 @@ class MUNGE(_TabularGenerator):
 
     Attributes
     ----------
-    neighbors_ : ndarray of shape (n_samples_fit_,)
+    neighbors_ : ndarray of shape (`n_samples_fit_`,)
         Index of the nearest neighbour of each training row.
     mean_ : ndarray of shape (n_numeric,)
         Mean of each numeric column, for the distance.
@@ -90,7 +90,7 @@ class MUNGE(_TabularGenerator):
         Number of training rows.
     n_features_in_ : int
         Number of columns.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame whose column names are all
         strings.
 

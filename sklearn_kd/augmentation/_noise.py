@@ -54,7 +54,7 @@ class GaussianNoise(_TabularGenerator):
         Number of training rows.
     n_features_in_ : int
         Number of columns.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame whose column names are all
         strings.
 

@@ -78,7 +78,7 @@ class DeployedRegressor(RegressorMixin, _RegressionOutputs, _Deployed):
         Number of regression outputs.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when the distiller was fitted on a DataFrame.
     """
 
@@ -99,7 +99,7 @@ class DeployedClassifier(ClassifierMixin, _ClassificationOutputs, _Deployed):
         Class labels.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when the distiller was fitted on a DataFrame.
     """
 

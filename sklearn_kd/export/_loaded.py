@@ -302,7 +302,7 @@ class OnnxStudent(_ExportedStudent):
         The JSON metadata stored with the graph.
     n_features_in_ : int
         Number of input columns.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when the distiller was fitted on a DataFrame.
     classes_ : ndarray of shape (n_classes,)
         Class labels (classifiers only).
@@ -334,7 +334,7 @@ class TorchScriptStudent(_ExportedStudent):
         The JSON metadata stored with the graph.
     n_features_in_ : int
         Number of input columns.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input column names, when the distiller was fitted on a DataFrame.
     classes_ : ndarray of shape (n_classes,)
         Class labels (classifiers only).
