@@ -11,10 +11,11 @@ training set. The synthetic transfer rows and ``teacher_cv``'s out-of-fold
 outputs are cached the same way (:func:`memory_call`, :func:`derived_key`).
 
 Keys are content hashes, the same in every process, so a parallel search
-shares the cache on disk. Hashing a large teacher is not free (pickling a
-300-tree forest is a second or more), so its hash, the *fingerprint*, is
-computed once per object and process and memoised: each later fit only checks
-a cheap signature of the object (see :func:`teacher_fingerprint`).
+shares the cache on disk. Hashing a large teacher is not free (about half a
+second for a 220 MB forest, at every fit before), so its hash, the
+*fingerprint*, is computed once per object and process and memoised: each
+later fit only checks a cheap signature of the object (milliseconds; see
+:func:`teacher_fingerprint`).
 
 This module imports nothing from the rest of ``sklearn_kd``.
 """
@@ -132,62 +133,68 @@ def derived_key(*parts) -> str:
     return joblib.hash((_VERSIONS, parts))
 
 
-def data_key(
-    teacher, X, targets: tuple, *, fingerprint: bool = True, rows: str | None = None
-) -> str | None:
+def data_key(teacher, X, targets: tuple, *, fingerprint: bool = True) -> str | None:
     """Key of the teacher's outputs on ``X``: the teacher's fingerprint, the
     rows and the target encoding.
 
-    What the key covers. The teacher by :func:`teacher_fingerprint`: its
-    parameters and fitted state as pickled (arrays by content), a torch
-    module or skorch net by its weights, computed again at every fit, a
-    Pipeline, list or ensemble member by member; an estimator's fingerprint
-    is memoised per object and process and computed again when its
-    parameters change, or one of its fitted attributes (or anything reached
-    from it through attributes, lists, tuples and dicts) is replaced, as a
-    refit does. The rows ``X`` by content (a DataFrame column by column:
-    names, dtypes, values, index). The targets, the schema of this module and
-    the versions of numpy, scikit-learn, torch, joblib and pandas.
+    What the key covers:
 
-    What it does not cover. An array, tree or other object *inside* a fitted
-    estimator modified in place without being replaced (``est.coef_ *= 2``,
-    writing into a forest's ``tree_.value``): a memoised fingerprint does not
-    see it (arrays of up to 4 KB are compared by value, so small ones are
-    covered). The code of classes: an estimator or module class redefined
-    under the same name between fits (a function's code is not covered
-    either, which is why a teacher holding one has no key).
+    - the teacher, by :func:`teacher_fingerprint`: a scikit-learn estimator's
+      parameters and fitted state as pickled (arrays by their bytes), a
+      Pipeline, list or ensemble member by member; a torch module (its
+      weights and buffers) or skorch net (its ``module_`` and settings, not
+      its history or optimizer) by content, read again at every fit, so
+      weights changed in place are seen. An estimator's fingerprint is
+      computed once per object and process and again only when its
+      signature changes: a parameter set, or an attribute replaced anywhere
+      inside it (attributes, lists, tuples and dicts, followed down), as a
+      refit or ``set_params`` does;
+    - functions and callables of numpy, scipy, pandas, scikit-learn, torch
+      and skorch (``FunctionTransformer(np.log1p)``), by name;
+    - the rows ``X`` by content (a DataFrame column by column: names,
+      dtypes, values, index);
+    - the targets, the schema of this module and the versions of numpy,
+      scikit-learn, torch, joblib and pandas.
+
+    What it does not cover:
+
+    - an array, tree or other object *inside* a fitted estimator modified in
+      place without being replaced (``est.coef_ *= 2``, writing into a
+      forest's ``tree_.value``): the memoised fingerprint does not see it
+      (arrays of up to 4 KB are compared by value, so small ones are seen);
+    - the code of a class (an estimator, a module) redefined under the same
+      name between fits;
+    - the code of a function: a teacher that is or holds a Python function
+      or a callable object without ``fit`` from any other module (a
+      ``CallableTeacher``, a ``functools.partial``, a
+      ``FunctionTransformer(func)`` in a Pipeline) has no key at all, since
+      its behaviour can change while its name stays.
 
     Parameters
     ----------
     teacher : object
         The fitted teacher (the ``teacher_`` attribute).
     X : array-like or DataFrame
-        The transfer rows the teacher is asked about; not read when ``rows``
-        is given.
+        The transfer rows the teacher is asked about.
     targets : tuple
         What turns the teacher's outputs into cached targets (the regression
         targets' mean and scale, the classes): cached values depend on it.
     fingerprint : bool, default=True
         False for a teacher known not to be fingerprintable.
-    rows : str or None, default=None
-        A key of the rows computed before (see :func:`rows_key`), which then
-        stands for ``X``.
 
     Returns
     -------
     str or None
-        None when the teacher cannot be fingerprinted: it is, or holds, a
-        Python function or a callable object without ``fit`` (a
-        ``CallableTeacher``, a ``FunctionTransformer(func)`` in a Pipeline,
-        a ``functools.partial``), whose behaviour can change while its name
-        stays, or something that cannot be pickled.
+        None when the teacher cannot be fingerprinted: it is or holds a
+        function whose code the key cannot see (above), or something that
+        cannot be pickled.
     """
     if not fingerprint:
         return None
     key, _ = teacher_fingerprint(teacher)
     if key is None:
         return None
-    return derived_key("outputs", key, rows_key(X) if rows is None else rows, targets)
+    return derived_key("outputs", key, rows_key(X), targets)
 
 
 def rows_key(X) -> str:
@@ -205,7 +212,7 @@ def unfingerprintable_reason(teacher) -> str:
     """Why :func:`teacher_fingerprint` gives no key for ``teacher`` (its
     memoised verdict), for the warning; a generic reason if it does."""
     _, reason = teacher_fingerprint(teacher)
-    return reason or "it cannot be fingerprinted"
+    return reason or "a plain callable"
 
 
 def teacher_store(
@@ -245,11 +252,11 @@ def teacher_store(
         if not key:
             key.append(data_key())
             if key[0] is None:
-                why = reason() if reason is not None else "it is a plain callable"
+                what = reason() if reason is not None else "a plain callable"
                 warnings.warn(
-                    f"memory is ignored for the teacher {teacher_name}: {why}, "
-                    "whose behaviour a fingerprint cannot see, so cached outputs "
-                    "could come back stale after it changes. Cache needs an "
+                    f"memory is ignored for the teacher {teacher_name}: it is or "
+                    f"holds {what}, which a fingerprint cannot see into, so cached "
+                    "outputs could come back stale after it changes. Cache needs an "
                     "estimator, Pipeline, torch module or skorch net holding no "
                     "Python function.",
                     UserWarning,
@@ -288,9 +295,10 @@ class _Entry:
     ``weak`` and ``strong`` pin every object whose identity the signature
     records: weakly where the object allows it (a dead reference invalidates
     the entry, so an id reused after garbage collection is never mistaken for
-    the old object), strongly otherwise (the id cannot be reused while the
-    entry lives; the entry is replaced at the next fingerprint of a changed
-    object, and dropped with the object).
+    the old object), strongly otherwise, as a forest's ``Tree`` objects (the
+    id cannot be reused while the entry lives). So after a refit the old
+    trees stay in memory until the object is fingerprinted again (its next
+    fit with ``memory``) or collected.
     """
 
     ref: weakref.ref
@@ -376,7 +384,7 @@ def _verdict(obj) -> tuple[str | None, str | None]:
     except _Unseeable as err:
         return None, str(err)
     except Exception as err:  # anything joblib cannot pickle
-        return None, f"it holds an object that cannot be pickled ({err})"
+        return None, f"an object that cannot be pickled ({err})"
 
 
 class _Signature:
@@ -464,14 +472,21 @@ def _hashable_form(obj):
         return _tensor_form(obj)
     if isinstance(obj, types.FunctionType):
         if not _trusted(obj.__module__):
-            raise _Unseeable(f"it holds the function {_function_name(obj)}")
+            raise _Unseeable(f"the function {_function_name(obj)}")
         return obj
     if isinstance(obj, types.MethodType):
         if not _trusted(getattr(obj.__func__, "__module__", None)):
-            raise _Unseeable(f"it holds the method {_function_name(obj.__func__)}")
+            raise _Unseeable(f"the method {_function_name(obj.__func__)}")
         return obj
     if isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
         return _pandas_form(obj)
+    if (
+        isinstance(obj, np.ndarray)
+        and obj.dtype == np.dtype(object)
+        and obj.ndim in (1, 2)
+        and obj.size
+    ):
+        return _object_array_form(obj)
     skorch = sys.modules.get("skorch")
     if skorch is not None and isinstance(obj, skorch.NeuralNet):
         state = {
@@ -489,7 +504,7 @@ def _hashable_form(obj):
         and not any(hasattr(obj, m) for m in ("fit", "predict", "transform"))
         and not _trusted(getattr(obj, "__module__", None) or type(obj).__module__)
     ):
-        raise _Unseeable(f"it holds a callable {type(obj).__qualname__} object")
+        raise _Unseeable(f"a callable {type(obj).__qualname__} object")
     return obj
 
 
@@ -497,10 +512,27 @@ def _tensor_form(tensor: torch.Tensor):
     """A tensor as its dtype, shape and bytes (no copy for a dense CPU tensor)."""
     t = tensor.detach()
     if t.layout != torch.strided or t.is_quantized or t.device.type == "meta":
-        raise _Unseeable(f"it holds a {t.layout} tensor that is not hashed")
+        raise _Unseeable(f"a {t.layout} tensor")
     flat = t.cpu().resolve_conj().resolve_neg().contiguous().reshape(-1)
     data = flat.view(torch.uint8).numpy()
     return ("torch.Tensor", str(t.dtype), tuple(t.shape), data)
+
+
+def _object_array_form(array):
+    """An object array (labels, a table of mixed columns) column by column:
+    a column of strings through pandas' hash, any other as its objects."""
+    columns = array[:, None] if array.ndim == 1 else array
+    parts = []
+    for j in range(columns.shape[1]):
+        column = columns[:, j]
+        if pd.api.types.infer_dtype(column, skipna=False) == "string":
+            hashed = pd.util.hash_pandas_object(
+                pd.Series(column, copy=False), index=False, categorize=False
+            )
+            parts.append(("strings", hashed.to_numpy()))
+        else:
+            parts.append(("objects", column.tolist()))
+    return ("object array", array.shape, tuple(parts))
 
 
 def _pandas_form(obj):
