@@ -2,7 +2,11 @@
 
 Knowledge distillation with the scikit-learn API: :class:`DistilledRegressor`
 and :class:`DistilledClassifier` take any fitted teacher and train a small
-skorch/PyTorch student on ``alpha * task loss + sum_k weight_k * term_k``.
+skorch/PyTorch student on
+``alpha * task loss + beta * main term + sum_k weight_k * term_k``, where the
+main term follows the teacher's outputs (``loss``; ``beta`` defaults to
+``1 - alpha``) and ``terms`` adds the others (derivatives, features, ...).
+:mod:`sklearn_kd.metrics` measures how closely the student follows its teacher.
 """
 
 from sklearn_kd._classifier import DistilledClassifier
