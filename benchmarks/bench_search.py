@@ -20,7 +20,7 @@ The students train for one epoch: training costs the same with and without
 the cache, so a longer budget adds the same seconds per fit to both columns
 and lowers the ratio; the measured seconds per epoch let one work it out.
 
-Run ``python benchmarks/bench_search.py`` (about 8 minutes on 2 cores) or
+Run ``python benchmarks/bench_search.py`` (8 minutes on a quiet 2-core machine) or
 ``--quick`` (seconds, not for reading). Writes ``benchmarks/results/search.json``
 and ``search.md``.
 """
@@ -263,6 +263,10 @@ def main(argv=None):
                 "without_memory_s": without,
                 "with_memory_s": with_,
                 "speedup": without / with_,
+                "speedup_per_repeat": [
+                    a["wall_s"] / b["wall_s"]
+                    for a, b in zip(side[False], side[True], strict=True)
+                ],
                 "same_scores": same,
                 **{
                     f"{name}_{'with' if cached else 'without'}": side[cached][0][name]
@@ -373,15 +377,16 @@ def markdown(result):
         "with memory starts from an empty cache directory and an empty "
         "fingerprint memo, as in a new process.",
         "",
-        "| search | without memory | with memory | speed-up | teacher queries "
-        "(without / with) | MUNGE runs (without / with) | teacher hashed (with) "
-        "| same CV scores |",
-        "|---|---|---|---|---|---|---|---|",
+        "| search | without memory | with memory | speed-up | per repeat | "
+        "teacher queries (without / with) | MUNGE runs (without / with) | "
+        "teacher hashed (with) | same CV scores |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["summary"]:
         lines.append(
             f"| {s['search']} | {s['without_memory_s']:.1f} s | "
             f"{s['with_memory_s']:.1f} s | **{s['speedup']:.2f}x** | "
+            f"{min(s['speedup_per_repeat']):.2f}-{max(s['speedup_per_repeat']):.2f}x | "
             f"{s['teacher_queries_without']} / {s['teacher_queries_with']} | "
             f"{s['munge_generations_without']} / {s['munge_generations_with']} | "
             f"{s['teacher_hashes_with']} | {'yes' if s['same_scores'] else 'NO'} |"
