@@ -127,13 +127,29 @@ class DistilledRegressor(RegressorMixin, _RegressionOutputs, _BaseDistiller):
         and one-hot encodes non-numeric DataFrame columns; None uses ``X`` as
         it is (numeric only); a transformer is cloned and fitted on ``X``.
     memory : str, joblib.Memory or None, default=None
-        Where to cache the teacher's outputs, like ``Pipeline(memory=...)``: a
-        directory or a ``joblib.Memory``. Fits with the same teacher (as
-        pickled: a refitted teacher is a different one), the same transfer
-        rows and the same signals reuse them: every candidate of a grid over
-        ``alpha`` and ``T`` queries the teacher once per fold, also across
-        processes. Plain callables are not cached (they cannot be
-        fingerprinted). None disables caching.
+        Where to cache what is asked of the teacher, like
+        ``Pipeline(memory=...)``: a directory or a ``joblib.Memory``; None
+        caches nothing. Cached: the teacher's outputs on the transfer rows (and
+        its derivatives, features and route checkpoints), the synthetic rows of
+        ``augment`` and the out-of-fold outputs of ``teacher_cv``, so every
+        candidate of a grid over ``alpha`` and ``T`` queries the teacher and
+        generates synthetic rows once per fold, also across processes. Keys
+        are content hashes of the teacher's fingerprint, the rows, the target
+        encoding and, for synthetic rows, the generator and the seed drawn from
+        ``random_state`` (with ``random_state=None`` every fit draws new rows,
+        which are not reused). The fingerprint covers an estimator's
+        parameters and fitted state (a refitted teacher, or one given other
+        parameters, is another teacher; it is hashed once per object and
+        process), a torch module's or skorch net's weights (read at every fit,
+        so weights changed in place are seen), and a Pipeline, list or ensemble
+        member by member. It does not see an array inside a fitted estimator
+        modified in place without being replaced (``est.coef_ *= 2``), nor a
+        class redefined under the same name. A teacher that is or holds a
+        Python function of your own (a callable, ``CallableTeacher``,
+        ``functools.partial``, a ``FunctionTransformer(func)``) is never
+        cached: its behaviour can change while its name stays, so ``memory``
+        is ignored for it with a warning. Functions of numpy, scipy, pandas,
+        scikit-learn and torch are fine.
     teacher_cv : int, cross-validation generator or None, default=None
         Out-of-fold teacher outputs for the training rows. None: the teacher
         labels the rows it was trained on, where a forest or boosted ensemble
