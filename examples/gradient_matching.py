@@ -1,51 +1,49 @@
-"""Teach a student how a random forest responds to its inputs, not only what it predicts.
+"""Teach a student how a forest responds to its inputs, not only what it predicts
+==============================================================================
 
-A distilled student normally matches the teacher's *outputs*. Gradient terms
-add the teacher's *derivatives* by the input (the lecture's "Signal 4"):
+A distilled student normally matches the teacher's *outputs*; between the
+training rows it is free to respond to its inputs as it likes. Gradient terms
+also match the teacher's *derivatives* by the input, so that the student
+moves like the teacher when a feature moves: what matters when the model is
+used to ask "what if this value were higher?".
 
-- ``InputGradientMatching`` (Sobolev training) adds, per row, the squared
-  difference between the teacher's and the student's input derivatives;
-  ``target='output'`` compares the derivatives of the predictions,
-  ``target='loss'`` those of the task loss at the true label
-  (``||grad_x L_t - grad_x L_s||^2``);
-- ``AdversarialGradientMatching`` (GREAT) lets a discriminator tell the two
-  apart instead, and ``LayerGradientMatching`` compares gradients by a hidden
-  layer (torch teachers only).
+- ``InputGradientMatching`` (Sobolev training: Czarnecki et al., "Sobolev
+  training for neural networks", 2017) adds, per row, the squared difference
+  between the teacher's and the student's input derivatives;
+  ``target="output"`` compares the derivatives of the predictions,
+  ``target="loss"`` those of the task loss at the true label;
+- ``AdversarialGradientMatching`` (GREAT: Sinha et al., "Gradient
+  adversarial training of neural networks", 2018) lets a discriminator tell
+  the two apart instead, and ``LayerGradientMatching`` compares gradients by a hidden layer
+  (torch teachers only).
 
-How the teacher's derivatives are obtained: exactly, by autograd, when the
-teacher is a torch module or a skorch net; otherwise (forests, boosting,
-Pipelines, any callable) by central differences,
-``(f(x + h v) - f(x - h v)) / 2h``, computed once per fit. Inputs are measured
-in standard deviations: ``step=h`` (default 0.1) moves each numeric column by
-``h`` of its training standard deviation, so one step suits every column. A
-tree ensemble is flat almost everywhere, so its exact gradient is useless; the
-difference over a window of ``2h`` standard deviations is its average slope
-there (raise ``step`` to smooth more). It costs ``2 d`` teacher evaluations per
-training row for ``d`` numeric columns (``method='directions'`` with
-``n_directions=k``: ``2 k``); ``teacher_rows_evaluated_`` reports them.
-
-This script fits a 300-tree random forest on scikit-learn's bundled diabetes
-data, then distils it into the default 2x64 MLP twice, with the HP loss alone
-and with HP plus ``InputGradientMatching``, and prints for both the test R^2,
-the fidelity to the forest (R^2 to its predictions) and the mean cosine
-between the student's and the forest's input gradients on the test rows.
-Finally it searches the term's weight (and target) with ``GridSearchCV`` via
-``terms__grad__weight``; ``memory`` caches the forest's derivatives, so each
-training fold pays for them once, not once per candidate.
-
-Run ``python examples/gradient_matching.py`` (about a minute on 2 cores), or
-pass ``--quick`` (or set ``SKLEARN_KD_QUICK=1``) for a smoke run (seconds).
+The teacher's derivatives are exact, by autograd, when it is a torch module
+or a skorch net; for anything else (forests, boosting, Pipelines, any
+callable) they are central differences, ``(f(x + h v) - f(x - h v)) / 2h``,
+computed once per fit, with inputs measured in standard deviations:
+``step=h`` (default 0.1) moves each numeric column by ``h`` of its training
+standard deviation. A tree ensemble is flat almost everywhere, so its exact
+gradient is useless; the difference over a window of ``2h`` standard
+deviations is its average slope there (raise ``step`` to smooth more). It
+costs ``2 d`` teacher evaluations per training row for ``d`` numeric columns
+(``method="directions"`` with ``n_directions=k``: ``2 k``), which
+``teacher_rows_evaluated_`` reports.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
+# %%
+# Settings
+# --------
+# The full setting uses 300 trees, 100 epochs and a 6-candidate search (about
+# a minute on 2 cores); ``SKLEARN_KD_QUICK=1`` 50 trees, 20 epochs and 2
+# candidates.
 import tempfile
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
+from _settings import pick
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
@@ -55,12 +53,49 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn_kd import DistilledRegressor
 from sklearn_kd.losses.gradients import InputGradientMatching
 
+# A 2x64 MLP gains nothing from more threads.
+torch.set_num_threads(1)
+# torch loads its optimizer machinery on first use (seconds on a busy
+# machine): load it now, not in the first fit timed below.
+torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+N_TREES, EPOCHS = pick((300, 100), (50, 20))
+GRID = pick(
+    {
+        "terms__grad__weight": [1.0, 10.0, 100.0],
+        "terms__grad__target": ["output", "loss"],
+    },
+    {"terms__grad__weight": [1.0, 10.0]},
+)
 
-def gradient_cosine(student, forest, X, std, step=0.1):
-    """Mean cosine, over the rows of ``X``, between the student's and the
-    forest's input gradients, both per training standard deviation of each
-    column: the forest's by central differences over ``±step`` standard
-    deviations (what the term trains on), the student's by autograd."""
+# %%
+# The teacher: a random forest on diabetes
+# ----------------------------------------
+# scikit-learn's bundled diabetes data: disease progression after one year
+# from 10 baseline measurements of 442 patients.
+
+diabetes = load_diabetes()
+X, y = diabetes.data, diabetes.target
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+forest = RandomForestRegressor(n_estimators=N_TREES, n_jobs=-1, random_state=0).fit(
+    X_train, y_train
+)
+forest_test = forest.predict(X_test)
+std = X_train.std(axis=0)
+print(
+    f"diabetes: {len(X_train)} training, {len(X_test)} test rows; forest test "
+    f"R^2 {r2_score(y_test, forest_test):.4f}"
+)
+
+# %%
+# How alike two models' slopes are
+# --------------------------------
+# The mean cosine, over the test rows, between the student's and the
+# forest's input gradients, both per training standard deviation of each
+# column: the forest's by central differences over ``±0.1`` standard
+# deviations (what the term trains on), the student's by autograd.
+
+
+def gradient_cosine(student, X, step=0.1):
     n, p = X.shape
     moves = np.eye(p) * (step * std)
     up = (X[None] + moves[:, None]).reshape(-1, p)
@@ -68,8 +103,8 @@ def gradient_cosine(student, forest, X, std, step=0.1):
     out = forest.predict(np.concatenate([up, down])).reshape(2, p, n)
     g_forest = ((out[0] - out[1]) / (2 * step)).T
 
-    # The student reads the standardised matrix preprocessor_.transform(X);
-    # moving x_j by one standard deviation moves its input by dz_dw[j].
+    # The student reads the matrix preprocessor_.transform(X); moving x_j by
+    # one standard deviation moves its input by dz_dw[j].
     prep = student.preprocessor_
     dz_dw = prep.transform(X[:1] + np.diag(std)) - prep.transform(X[:1])
     z = torch.tensor(prep.transform(X), dtype=torch.float32, requires_grad=True)
@@ -81,90 +116,77 @@ def gradient_cosine(student, forest, X, std, step=0.1):
     return float(np.mean((g_forest * g_student).sum(axis=1)[keep] / norms[keep]))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("SKLEARN_KD_QUICK", "") not in ("", "0"),
-        help="smoke run: 50 trees, 20 epochs, a 2-candidate search "
-        "(also SKLEARN_KD_QUICK=1)",
-    )
-    args = parser.parse_args(argv)
-    # A 2x64 MLP gains nothing from more threads.
-    torch.set_num_threads(1)
-    n_trees, epochs = (50, 20) if args.quick else (300, 100)
+# %%
+# Outputs alone, or outputs and slopes
+# ------------------------------------
+# The forest distilled into the default 2x64 MLP twice: with the HP loss
+# alone, and with ``InputGradientMatching`` (weight 10) added.
 
-    X, y = load_diabetes(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, random_state=0
-    )
-    forest = RandomForestRegressor(n_estimators=n_trees, n_jobs=-1, random_state=0).fit(
-        X_train, y_train
-    )
-    forest_test = forest.predict(X_test)
-    std = X_train.std(axis=0)
-    print(
-        f"diabetes: {len(X_train)} training, {len(X_test)} test rows; forest test "
-        f"R^2 {r2_score(y_test, forest_test):.4f}"
-    )
-
-    common = {"alpha": 0.5, "max_epochs": epochs, "random_state": 0}
-    students = {
-        "HP alone": DistilledRegressor(forest, **common),
-        "HP + input gradients": DistilledRegressor(
-            forest,
-            terms=[("grad", InputGradientMatching(weight=10.0))],
-            **common,
-        ),
+common = {"alpha": 0.5, "max_epochs": EPOCHS, "random_state": 0}
+students = {
+    "HP alone": DistilledRegressor(forest, **common),
+    "HP + input gradients": DistilledRegressor(
+        forest, terms=[("grad", InputGradientMatching(weight=10.0))], **common
+    ),
+}
+rows = {}
+for name, student in students.items():
+    start = time.perf_counter()
+    student.fit(X_train, y_train)
+    fit_s = time.perf_counter() - start
+    pred = student.predict(X_test)
+    rows[name] = {
+        "test R2": r2_score(y_test, pred),
+        "fidelity R2": r2_score(forest_test, pred),
+        "gradient cosine": gradient_cosine(student, X_test),
+        "fit s": fit_s,
+        "teacher rows": sum(student.teacher_rows_evaluated_.values()),
     }
-    print(
-        f"\n{'student':<22} {'test R^2':>8} {'fidelity':>9} {'grad cos':>9} "
-        f"{'fit s':>6} {'teacher rows':>13}"
+table = pd.DataFrame.from_dict(rows, orient="index")
+print(table.to_string(float_format="%.4f"))
+
+# %%
+# The response to one feature
+# ---------------------------
+# The average prediction over the test rows as each of the forest's two most
+# important features sweeps its range, the other columns kept (a partial
+# dependence curve): the forest's steps, and how each student follows them.
+
+top = np.argsort(forest.feature_importances_)[::-1][:2]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+models = {"forest": forest, **students}
+for ax, j in zip(axes, top, strict=True):
+    grid = np.linspace(*np.quantile(X_train[:, j], [0.05, 0.95]), 40)
+    for name, model in models.items():
+        curve = []
+        for value in grid:
+            X_moved = X_test.copy()
+            X_moved[:, j] = value
+            curve.append(model.predict(X_moved).mean())
+        ax.plot(grid, curve, label=name, linewidth=2 if name == "forest" else 1.5)
+    ax.set_xlabel(f"{diabetes.feature_names[j]} (as scaled in the data set)")
+    ax.set_ylabel("mean prediction on the test rows")
+axes[0].legend()
+fig.tight_layout()
+plt.show()
+
+# %%
+# Searching the term's weight
+# ---------------------------
+# The term's parameters are searchable as ``terms__<name>__<parameter>``.
+# ``memory`` caches the forest's derivatives, so each training fold pays for
+# them once, not once per candidate.
+
+with tempfile.TemporaryDirectory() as cache:
+    search = GridSearchCV(
+        clone(students["HP + input gradients"]).set_params(memory=cache),
+        GRID,
+        cv=pick(3, 2),
     )
-    results = {}
-    for name, student in students.items():
-        start = time.perf_counter()
-        student.fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
-        pred = student.predict(X_test)
-        results[name] = {
-            "r2": r2_score(y_test, pred),
-            "fidelity": r2_score(forest_test, pred),
-            "grad_cos": gradient_cosine(student, forest, X_test, std),
-        }
-        rows = sum(student.teacher_rows_evaluated_.values())
-        print(
-            f"{name:<22} {results[name]['r2']:>8.4f} {results[name]['fidelity']:>9.4f}"
-            f" {results[name]['grad_cos']:>9.3f} {fit_s:>6.1f} {rows:>13,d}"
-        )
-
-    # Search the term's weight (and what it differentiates). Each fold's forest
-    # derivatives are computed once and read from memory by the other candidates.
-    grid = {"terms__grad__weight": [1.0, 10.0]}
-    if not args.quick:
-        grid = {
-            "terms__grad__weight": [1.0, 10.0, 100.0],
-            "terms__grad__target": ["output", "loss"],
-        }
-    with tempfile.TemporaryDirectory() as cache:
-        search = GridSearchCV(
-            clone(students["HP + input gradients"]).set_params(memory=cache),
-            grid,
-            cv=2 if args.quick else 3,
-        )
-        start = time.perf_counter()
-        search.fit(X_train, y_train)
-        search_s = time.perf_counter() - start
-    test_r2 = search.score(X_test, y_test)
-    print(
-        f"\nGridSearchCV over {grid} ({search_s:.0f} s): best "
-        f"{search.best_params_}, CV R^2 {search.best_score_:.4f}, test R^2 "
-        f"{test_r2:.4f}"
-    )
-    results["search"] = {"best_params": search.best_params_, "test_r2": test_r2}
-    return results
-
-
-if __name__ == "__main__":
-    main()
+    start = time.perf_counter()
+    search.fit(X_train, y_train)
+    search_s = time.perf_counter() - start
+print(
+    f"GridSearchCV over {GRID} ({search_s:.0f} s): best {search.best_params_}, "
+    f"cv R^2 {search.best_score_:.4f}, test R^2 {search.score(X_test, y_test):.4f}"
+)
