@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, clone
 from skorch import NeuralNet
 from torch import nn
@@ -35,7 +36,7 @@ from sklearn_kd._fit_run import (
     finite_float32,
     fitted_keys,
 )
-from sklearn_kd._inference import _StudentInference
+from sklearn_kd._inference import _StudentInference, trace_for_inference
 from sklearn_kd._params import _DistillerParams, term_pairs
 from sklearn_kd._preprocessing import categorical_columns, make_auto_preprocessor
 from sklearn_kd._queries import _TeacherQueries
@@ -269,7 +270,7 @@ class _BaseDistiller(
         # a regressor given a classifier and string labels says so, not
         # "could not convert string to float".
         self._precheck_teacher()
-        if hasattr(X, "tocsr") and not self.__sklearn_tags__().input_tags.sparse:
+        if issparse(X) and not self.__sklearn_tags__().input_tags.sparse:
             raise TypeError(
                 "Sparse X reaches the teacher as it is, and this teacher does not "
                 "say it accepts sparse input (its scikit-learn tags). Pass dense "
@@ -485,6 +486,7 @@ class _BaseDistiller(
             run.y_train,
             bool(run.active),
             run.seed,
+            store=run.store,
         )
         if self.encoding_ is None and np.isnan(run.Xs).any():
             j = int(np.flatnonzero(np.isnan(run.Xs).any(axis=0))[0])
@@ -595,6 +597,10 @@ class _BaseDistiller(
         # float32 GEMM kernels block by batch size, so a row's float32 output
         # would change with the rows beside it.
         self._inference_module_ = copy.deepcopy(self.student_.module_).double().eval()
+        # The default student's forward as TorchScript graphs (or None).
+        self._inference_graphs_ = trace_for_inference(
+            self._inference_module_, run.device
+        )
 
     def _unlabeled_rows(self, X, X_unlabeled):
         """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
