@@ -138,3 +138,32 @@ def test_encoding_benchmark_quick_run_on_one_set():
         assert math.isfinite(row["score"]) and row["size_bytes"] > 0
     assert any("Deployed size" in line for line in lines)
     assert "distilled (new default)" in text
+
+
+@pytest.mark.slow
+def test_serving_benchmark_quick_run(tmp_path):
+    """bench_serving.py: a quick run times every call on both sets and the
+    bulk children, and writes serving.json and serving.md."""
+    path = RUNNER.parent / "bench_serving.py"
+    spec = importlib.util.spec_from_file_location("sklearn_kd_bench_serving", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        result = module.main(["--quick", "--out", str(tmp_path)])
+    finally:
+        del sys.modules[spec.name]
+    data = json.loads((tmp_path / "serving.json").read_text())
+    assert data == json.loads(json.dumps(result))
+    assert list(data["datasets"]) == ["diamonds", "friedman1"]
+    for dataset in data["datasets"].values():
+        assert {r["key"] for r in dataset["rows"]} == set(module.LABELS)
+        for row in dataset["rows"]:
+            assert math.isfinite(row["median_ms"]) and row["median_ms"] > 0
+            assert math.isfinite(row["over_plain_forward"])
+    assert {b["key"] for b in data["bulk"]} == set(module.BULK_CALLS)
+    for b in data["bulk"]:
+        assert b["median_s"] > 0 and b["input_bytes"] > 0
+    table = (tmp_path / "serving.md").read_text()
+    assert "Regenerate with `python benchmarks/bench_serving.py --quick`" in table
+    assert "| met |" in table
