@@ -83,15 +83,18 @@ html_theme_options = {
 html_sidebars = {"index": [], "auto_examples/index": []}
 
 # -- Gallery ---------------------------------------------------------------
-# Every examples/*.py runs (files starting with "_" are shared helpers, not
-# examples); export SKLEARN_KD_QUICK=1 for the quick setting that CI builds.
-# An example that raises fails the build.
+# Every examples/*.py runs, except files starting with "_" (shared helpers,
+# not examples) and the command-line scripts: compress_forest.py, the
+# README's main job, keeps its argparse interface (--quick, --json) and is not
+# a gallery script (tests/test_examples.py). Export SKLEARN_KD_QUICK=1 for the
+# quick setting that CI builds. An example that raises fails the build.
+_CLI_SCRIPTS = ("compress_forest.py",)
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"\.py$",
-    "ignore_pattern": r"^_",
+    "ignore_pattern": "|".join([r"^_", *(rf"^{re.escape(f)}$" for f in _CLI_SCRIPTS)]),
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("sklearn_kd",),
     "backreferences_dir": "generated/backreferences",
