@@ -149,7 +149,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         X = _dense(X)
         if not self.categorical_columns_:
             if is_dataframe(X):
-                numeric = X.to_numpy(dtype=np.float64)
+                numeric = X.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 numeric = np.asarray(X, dtype=np.float64)
             check_finite_columns(numeric, self.numeric_columns_, allow_nan=True)

@@ -193,7 +193,10 @@ class _ExportedStudent:
         categorical_pos = meta["categorical_positions"]
         frame = is_dataframe(X)
         try:
-            if frame:
+            if frame and not categorical_pos:
+                # All numeric: one conversion (usually one block, ~1 us).
+                numeric = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            elif frame:
                 # Column by column: no pandas interleave of mixed dtypes.
                 columns = [float_values(c) for c in frame_columns(X, numeric_pos)]
                 n_rows = len(X.index)
