@@ -48,30 +48,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (
+from _common import (
     DATASETS,
-    SETTINGS,
+    RESULTS_DIR,
     TEACHER_NAMES,
     TEACHERS,
-    deployed,
-    epochs_for,
     final_step,
-    gap_closed,
     make_teacher,
     median_ms,
     pickled_bytes,
+    score,
     take,
     warm_up,
 )
+from report import gap_closed
+from run import SETTINGS, deployed, epochs_for
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: The training budget before this change, in run.py's words: ``epochs_for``
 #: epochs (filled in per data set) and no early stopping.
@@ -101,10 +98,6 @@ MODELS = {
 }
 #: teacher_cv refits the forest three times: only on the smaller sets.
 CV_MAX_ROWS = 10_000
-
-
-def score_of(task, y, pred):
-    return r2_score(y, pred) if task == "regression" else accuracy_score(y, pred)
 
 
 def numeric_latency(model, X_test, repeats, budget):
@@ -157,7 +150,7 @@ def run_one(name, seed, quick):
             {
                 "model": "teacher",
                 "teacher": kind,
-                "score": score_of(task, y_test, pred),
+                "score": score(task, y_test, pred),
                 "fidelity": 1.0,
                 "fit_s": fit_s,
                 "size_bytes": pickled_bytes(teacher),
@@ -183,7 +176,7 @@ def run_one(name, seed, quick):
                 "epochs_run": len(model.history_),
                 "early_stopping": model.early_stopping_,
             }
-            entry["score"] = score_of(task, y_test, pred)
+            entry["score"] = score(task, y_test, pred)
             entry["size_bytes"] = pickled_bytes(deployed(model))
             entry["bins_source"] = model.bins_source_
             entry["inputs"] = int(model.student_.module_.layers.hidden_1[0].in_features)
@@ -199,7 +192,7 @@ def run_one(name, seed, quick):
                     {
                         **entry,
                         "teacher": k,
-                        "fidelity": score_of(task, teacher_pred[k], pred)
+                        "fidelity": score(task, teacher_pred[k], pred)
                         if task == "regression"
                         else float(np.mean(pred == teacher_pred[k])),
                     }

