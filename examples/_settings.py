@@ -1,20 +1,23 @@
-"""Settings shared by the examples: the quick setting, read in one place.
+"""Settings shared by the examples
+===============================
 
-Every example runs in one of two settings. The full one reproduces the results
-its text describes (seconds to minutes on 2 cores); the quick one, chosen by
-setting the environment variable ``SKLEARN_KD_QUICK=1``, is a smoke run with
-fewer rows, trees, epochs and seeds, which the test suite and the gallery of
-the documentation use::
+Every example runs in one of two settings, chosen here, in one place. The
+full one reproduces the results its text describes (seconds to minutes on 2
+cores); the quick one, chosen by setting the environment variable
+``SKLEARN_KD_QUICK=1``, is a smoke run with fewer rows, trees, epochs and
+seeds, which the test suite and the documentation's gallery use::
 
     SKLEARN_KD_QUICK=1 python examples/synthetic_regression.py
 
-An example picks its sizes with :func:`pick`, ``pick(full, quick)``, so that
-both settings can be read side by side in its code.
+An example picks its sizes with ``pick(full, quick)``, so that both settings
+can be read side by side in its code.
 
-The leading underscore keeps this module out of the gallery (it is not an
-example). A script run as ``python examples/<name>.py`` finds it because
-Python puts the script's folder first on ``sys.path``; sphinx-gallery runs
-each example from its folder with that folder on ``sys.path``.
+The leading underscore keeps the gallery from running this module: it is not
+an example (an ``ignore_pattern`` matching ``/_`` in ``sphinx_gallery_conf``
+keeps it off the gallery's pages too). A script run as
+``python examples/<name>.py`` finds it because Python puts the script's
+folder first on ``sys.path``; sphinx-gallery runs each example from its
+folder, with that folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ data to the distiller, which ``clone`` keeps as the same object.
 # Settings
 # --------
 # The full setting searches a 4 x 4 grid with 5-fold cross-validation (2-3
-# minutes on 2 cores); ``SKLEARN_KD_QUICK=1`` a 2 x 2 grid, 3 folds and 10
-# epochs, with a smaller teacher. ``alpha=1`` is in the grid: it is the same MLP trained from
-# scratch, for which ``T`` changes nothing.
+# minutes on 2 cores); ``SKLEARN_KD_QUICK=1`` a 2 x 2 grid, 3 folds, 10
+# epochs and a smaller teacher. ``alpha=1`` is in the grid: it is the same
+# MLP trained from scratch, for which ``T`` changes nothing.
 import time
 
 import matplotlib.pyplot as plt
