@@ -13,7 +13,7 @@ An example picks its sizes with ``pick(full, quick)``, so that both settings
 can be read side by side in its code.
 
 The leading underscore keeps the gallery from running this module: it is not
-an example (an ``ignore_pattern`` matching ``/_`` in ``sphinx_gallery_conf``
+an example (an ``ignore_pattern`` such as ``^_`` in ``sphinx_gallery_conf``
 keeps it off the gallery's pages too). A script run as
 ``python examples/<name>.py`` finds it because Python puts the script's
 folder first on ``sys.path``; sphinx-gallery runs each example from its
