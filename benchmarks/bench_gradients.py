@@ -7,7 +7,7 @@ classification) against the same term plus each gradient term of
 
 - ``InputGradientMatching(target='output')``: Sobolev training, the student's
   Jacobian against the teacher's;
-- ``InputGradientMatching(target='loss')``: the lecture's
+- ``InputGradientMatching(target='loss')``: the loss-gradient matching
   ``||grad_x L_t - grad_x L_s||^2`` at the true labels;
 - ``InputGradientMatching(method='directions', n_directions=4)``: four random
   directions per row instead of every axis (finite-difference teachers only:
@@ -21,8 +21,9 @@ derivatives replaced by zeros (:class:`ZeroTeacherGradient`, a plain penalty on
 the student's own gradients), which tells a gain from the teacher's
 derivatives apart from a gain from smoothing. Three data sets:
 
-- ``synthetic``: the seed's 10-feature regression target (numpy, 2,000 rows, the
-  seed's splits: 1,280 train, 320 validation, 400 test) with a torch MLP
+- ``synthetic``: the 10-feature regression target of
+  ``examples/synthetic_regression.py`` (numpy, 2,000 rows, fixed splits: 1,280
+  train, 320 validation, 400 test) with a torch MLP
   teacher 10-256-256-128-64-1 (LeakyReLU) trained here: exact derivatives;
 - ``diabetes`` (scikit-learn, regression, 442 rows) with a 300-tree random
   forest: central differences;
@@ -117,7 +118,7 @@ DATASETS = ("synthetic", "diabetes", "breast_cancer")
 
 
 def make_synthetic(n_samples=2000, seed=42):
-    """The seed's synthetic target: 6 relevant features, 4 irrelevant ones."""
+    """The synthetic target: 6 relevant features, 4 irrelevant ones."""
     rng = np.random.RandomState(seed)
     X = rng.uniform(-2, 2, size=(n_samples, 10))
     x = X.T
@@ -178,7 +179,7 @@ def train_mlp(X_train, y_train, X_val, y_val, *, seed, max_epochs, patience):
 def load(name, seed, setting):
     """Split data and a fitted teacher for one data set and seed.
 
-    The synthetic set keeps the seed's fixed splits (random_state 42; the
+    The synthetic set keeps its fixed splits (random_state 42; the
     students train on train + validation rows, the teacher validates on the
     validation rows) and varies the teacher's initialisation with the seed;
     the bundled sets are split 80/20 by the seed (stratified for
