@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import TINY
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
@@ -19,8 +20,7 @@ from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.losses import HPLoss, LogitMatching, OutputMatching, SoftTargets
 from sklearn_kd.students import DistillationNet
 
-FAST = {"max_epochs": 2, "hidden_layer_sizes": (4,), "random_state": 0}
-
+# Not conftest's data: tiny, and three columns, as COLUMNS names them.
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(40, 3))
 Y = X @ np.array([1.0, -1.0, 0.5])
@@ -62,7 +62,7 @@ def forest_clf():
 
 @pytest.fixture(scope="module")
 def fitted_reg(linear):
-    return DistilledRegressor(linear, **FAST).fit(X, Y)
+    return DistilledRegressor(linear, **TINY).fit(X, Y)
 
 
 @pytest.fixture(scope="module", params=["auto", None, StandardScaler()])
@@ -70,7 +70,7 @@ def fitted_reg_frame(request):
     """Fitted on a DataFrame, with each kind of preprocessor (own checks or not)."""
     frame = pd.DataFrame(X, columns=COLUMNS)
     teacher = LinearRegression().fit(frame, Y)
-    est = DistilledRegressor(teacher, preprocessor=request.param, **FAST)
+    est = DistilledRegressor(teacher, preprocessor=request.param, **TINY)
     return est.fit(frame, Y)
 
 
@@ -83,7 +83,7 @@ def fitted_clf_mixed(forest_clf):
     def teacher(df):
         return forest_clf.predict_proba(df[COLUMNS].to_numpy())
 
-    return DistilledClassifier(teacher, **FAST).fit(frame, YC)
+    return DistilledClassifier(teacher, **TINY).fit(frame, YC)
 
 
 def _fails_before_training(est, X, y, exc, match):
@@ -127,7 +127,7 @@ def test_non_finite_array_at_fit(value, match, linear):
     Xbad = X.copy()
     Xbad[5, 1] = value
     _fails_before_training(
-        DistilledRegressor(linear, **FAST), Xbad, Y, ValueError, match
+        DistilledRegressor(linear, **TINY), Xbad, Y, ValueError, match
     )
 
 
@@ -138,7 +138,7 @@ def test_infinite_dataframe_at_fit_names_column(value):
     teacher = LinearRegression().fit(frame, Y)
     frame.loc[7, "height"] = value
     _fails_before_training(
-        DistilledRegressor(teacher, **FAST),
+        DistilledRegressor(teacher, **TINY),
         frame,
         Y,
         ValueError,
@@ -153,7 +153,7 @@ def test_nan_for_a_teacher_that_refuses_it_names_teacher_and_column():
     teacher = LinearRegression().fit(frame, Y)
     frame.loc[7, "height"] = np.nan
     _fails_before_training(
-        DistilledRegressor(teacher, **FAST),
+        DistilledRegressor(teacher, **TINY),
         frame,
         Y,
         ValueError,
@@ -172,7 +172,7 @@ def test_missing_category_in_dataframe_at_fit_names_column(forest_clf):
         return forest_clf.predict_proba(df[COLUMNS].to_numpy())
 
     _fails_before_training(
-        DistilledClassifier(teacher, **FAST), frame, YC, ValueError, "'colour'"
+        DistilledClassifier(teacher, **TINY), frame, YC, ValueError, "'colour'"
     )
 
 
@@ -231,7 +231,7 @@ def test_classifier_teacher_for_regressor(forest_clf):
     """A fitted multiclass classifier cannot teach a DistilledRegressor."""
     y = XC[:, 0]
     _fails_before_training(
-        DistilledRegressor(forest_clf, **FAST),
+        DistilledRegressor(forest_clf, **TINY),
         XC,
         y,
         ValueError,
@@ -243,7 +243,7 @@ def test_regressor_teacher_for_classifier():
     """A fitted regressor cannot teach a DistilledClassifier."""
     forest = RandomForestRegressor(n_estimators=3, random_state=0).fit(XC, YC)
     _fails_before_training(
-        DistilledClassifier(forest, **FAST),
+        DistilledClassifier(forest, **TINY),
         XC,
         YC,
         ValueError,
@@ -260,7 +260,7 @@ def _three_probabilities(X):
 def test_probability_callable_for_single_target_regressor():
     """A callable returning 3 probability columns cannot teach 1 target."""
     _fails_before_training(
-        DistilledRegressor(_three_probabilities, **FAST),
+        DistilledRegressor(_three_probabilities, **TINY),
         X,
         Y,
         ValueError,
@@ -272,7 +272,7 @@ def test_probability_torch_module_for_single_target_regressor():
     """A torch module returning 3 softmax columns cannot teach 1 target."""
     module = nn.Sequential(nn.Linear(3, 3), nn.Softmax(dim=1))
     _fails_before_training(
-        DistilledRegressor(module, **FAST),
+        DistilledRegressor(module, **TINY),
         X,
         Y,
         ValueError,
@@ -285,7 +285,7 @@ def test_teacher_classes_do_not_cover_y(forest_clf):
     y = np.where(YC == 2, 9, YC)
     y[:3] = 4
     _fails_before_training(
-        DistilledClassifier(forest_clf, **FAST),
+        DistilledClassifier(forest_clf, **TINY),
         XC,
         y,
         ValueError,
@@ -301,7 +301,7 @@ def test_teacher_string_classes_do_not_cover_y():
     y = labels[YC].astype(object)
     y[YC == 2] = "dog"
     _fails_before_training(
-        DistilledClassifier(teacher, **FAST), XC, y, ValueError, r"\['dog'\] missing"
+        DistilledClassifier(teacher, **TINY), XC, y, ValueError, r"\['dog'\] missing"
     )
 
 
@@ -312,7 +312,7 @@ def test_teacher_without_classes_wrong_column_count():
         return np.asarray(X)[:, :2]
 
     _fails_before_training(
-        DistilledClassifier(two_scores, **FAST),
+        DistilledClassifier(two_scores, **TINY),
         XC,
         YC,
         ValueError,
@@ -339,7 +339,7 @@ def test_teacher_without_prediction_method(make_teacher, Distiller):
     teacher = make_teacher()
     y = Y if Distiller is DistilledRegressor else (Y > 0).astype(int)
     info = _fails_before_training(
-        Distiller(teacher, **FAST), X, y, TypeError, "predict"
+        Distiller(teacher, **TINY), X, y, TypeError, "predict"
     )
     assert type(teacher).__name__ in str(info.value)
 
@@ -347,7 +347,7 @@ def test_teacher_without_prediction_method(make_teacher, Distiller):
 def test_missing_teacher():
     """teacher=None raises, saying a teacher is required."""
     _fails_before_training(
-        DistilledRegressor(None, **FAST), X, Y, TypeError, r"'teacher'.*required"
+        DistilledRegressor(None, **TINY), X, Y, TypeError, r"'teacher'.*required"
     )
 
 
@@ -360,7 +360,7 @@ def test_alpha_outside_unit_interval(alpha, Distiller, linear):
     """alpha outside [0, 1] raises an InvalidParameterError naming alpha."""
     y = Y if Distiller is DistilledRegressor else (Y > 0).astype(int)
     _fails_before_training(
-        Distiller(linear, alpha=alpha, **FAST),
+        Distiller(linear, alpha=alpha, **TINY),
         X,
         y,
         InvalidParameterError,
@@ -371,7 +371,7 @@ def test_alpha_outside_unit_interval(alpha, Distiller, linear):
 def test_negative_beta(linear):
     """A negative beta raises an InvalidParameterError naming beta."""
     _fails_before_training(
-        DistilledRegressor(linear, beta=-1.0, **FAST),
+        DistilledRegressor(linear, beta=-1.0, **TINY),
         X,
         Y,
         InvalidParameterError,
@@ -383,7 +383,7 @@ def test_negative_beta(linear):
 def test_non_positive_temperature(T, forest_clf):
     """T <= 0 raises an InvalidParameterError naming T."""
     _fails_before_training(
-        DistilledClassifier(forest_clf, T=T, **FAST),
+        DistilledClassifier(forest_clf, T=T, **TINY),
         XC,
         YC,
         InvalidParameterError,
@@ -402,7 +402,7 @@ def test_unknown_loss_lists_known_ones(Distiller, known, linear):
     """An unknown loss name raises, listing the known loss names."""
     y = Y if Distiller is DistilledRegressor else (Y > 0).astype(int)
     info = _fails_before_training(
-        Distiller(linear, loss="kl_div", **FAST),
+        Distiller(linear, loss="kl_div", **TINY),
         X,
         y,
         InvalidParameterError,
@@ -415,7 +415,7 @@ def test_unknown_loss_lists_known_ones(Distiller, known, linear):
 def test_unknown_device(linear):
     """A device name torch does not know raises ValueError naming it."""
     _fails_before_training(
-        DistilledRegressor(linear, device="foo", **FAST),
+        DistilledRegressor(linear, device="foo", **TINY),
         X,
         Y,
         ValueError,
@@ -428,7 +428,7 @@ def test_unknown_device(linear):
 def test_cuda_device_without_cuda(device, linear):
     """Asking for CUDA on a machine without it raises ValueError saying so."""
     _fails_before_training(
-        DistilledRegressor(linear, device=device, **FAST),
+        DistilledRegressor(linear, device=device, **TINY),
         X,
         Y,
         ValueError,
@@ -452,7 +452,7 @@ def test_cuda_device_without_cuda(device, linear):
 def test_terms_not_name_term_pairs(terms, exc, match, linear):
     """terms must be a list of (name, DistillationTerm) pairs."""
     _fails_before_training(
-        DistilledRegressor(linear, terms=terms, **FAST), X, Y, exc, match
+        DistilledRegressor(linear, terms=terms, **TINY), X, Y, exc, match
     )
 
 
@@ -468,9 +468,9 @@ def test_terms_not_name_term_pairs(terms, exc, match, linear):
 def test_term_for_wrong_task(Distiller, term, task, linear, forest_clf):
     """A term that does not apply to the distiller's task is rejected."""
     if Distiller is DistilledRegressor:
-        est, Xt, yt = Distiller(linear, terms=[("extra", term)], **FAST), X, Y
+        est, Xt, yt = Distiller(linear, terms=[("extra", term)], **TINY), X, Y
     else:
-        est, Xt, yt = Distiller(forest_clf, terms=[("extra", term)], **FAST), XC, YC
+        est, Xt, yt = Distiller(forest_clf, terms=[("extra", term)], **TINY), XC, YC
     _fails_before_training(
         est,
         Xt,
@@ -488,7 +488,7 @@ def test_duplicate_term_names(linear):
         [("task", OutputMatching())],
     ):
         _fails_before_training(
-            DistilledRegressor(linear, terms=terms, **FAST),
+            DistilledRegressor(linear, terms=terms, **TINY),
             X,
             Y,
             ValueError,
@@ -499,7 +499,7 @@ def test_duplicate_term_names(linear):
 def test_negative_term_weight(linear):
     """A term with a negative weight raises an error naming the weight."""
     _fails_before_training(
-        DistilledRegressor(linear, terms=[("out", OutputMatching(-1.0))], **FAST),
+        DistilledRegressor(linear, terms=[("out", OutputMatching(-1.0))], **TINY),
         X,
         Y,
         InvalidParameterError,
@@ -532,7 +532,7 @@ def test_set_params_on_unfitted_teacher_is_allowed():
 def test_mps_device_without_mps(linear):
     """Asking for MPS on a machine without it raises ValueError saying so."""
     _fails_before_training(
-        DistilledRegressor(linear, device="mps", **FAST),
+        DistilledRegressor(linear, device="mps", **TINY),
         X,
         Y,
         ValueError,
@@ -544,9 +544,9 @@ def test_mps_device_without_mps(linear):
 def test_nothing_to_learn(Distiller, linear, forest_clf):
     """alpha=0, beta=0 and no terms is rejected: the student has no loss."""
     if Distiller is DistilledRegressor:
-        est, Xt, yt = Distiller(linear, alpha=0.0, beta=0.0, **FAST), X, Y
+        est, Xt, yt = Distiller(linear, alpha=0.0, beta=0.0, **TINY), X, Y
     else:
-        est, Xt, yt = Distiller(forest_clf, alpha=0.0, beta=0.0, **FAST), XC, YC
+        est, Xt, yt = Distiller(forest_clf, alpha=0.0, beta=0.0, **TINY), XC, YC
     _fails_before_training(est, Xt, yt, ValueError, "alpha.*beta")
 
 
@@ -554,16 +554,16 @@ def test_nothing_to_learn(Distiller, linear, forest_clf):
 def test_student_with_wrong_output_width(Distiller, linear, forest_clf):
     """A student module with the wrong number of outputs is rejected."""
     if Distiller is DistilledRegressor:
-        est, Xt, yt = Distiller(linear, nn.Linear(3, 4), **FAST), X, Y
+        est, Xt, yt = Distiller(linear, nn.Linear(3, 4), **TINY), X, Y
     else:
-        est, Xt, yt = Distiller(forest_clf, nn.Linear(3, 5), **FAST), XC, YC
+        est, Xt, yt = Distiller(forest_clf, nn.Linear(3, 5), **TINY), XC, YC
     _fails_before_training(est, Xt, yt, ValueError, "output")
 
 
 def test_student_with_wrong_input_width(linear):
     """A student module expecting another input width is rejected."""
     _fails_before_training(
-        DistilledRegressor(linear, nn.Linear(5, 1), **FAST),
+        DistilledRegressor(linear, nn.Linear(5, 1), **TINY),
         X,
         Y,
         ValueError,
@@ -575,7 +575,7 @@ def test_student_with_wrong_input_width(linear):
 def test_bad_hidden_layer_sizes(sizes, linear):
     """hidden_layer_sizes must hold positive integers, as for MLPRegressor."""
     _fails_before_training(
-        DistilledRegressor(linear, **{**FAST, "hidden_layer_sizes": sizes}),
+        DistilledRegressor(linear, **{**TINY, "hidden_layer_sizes": sizes}),
         X,
         Y,
         ValueError,
@@ -585,7 +585,7 @@ def test_bad_hidden_layer_sizes(sizes, linear):
 
 def test_failed_first_fit_leaves_distiller_unfitted(forest_clf):
     """After a first fit that failed, predict still raises NotFittedError."""
-    est = DistilledClassifier(forest_clf, **FAST)
+    est = DistilledClassifier(forest_clf, **TINY)
     with pytest.raises(ValueError, match="missing"):
         est.fit(XC, YC * 5)
     with pytest.raises(NotFittedError):
@@ -594,7 +594,7 @@ def test_failed_first_fit_leaves_distiller_unfitted(forest_clf):
 
 @pytest.fixture(scope="module")
 def fitted_clf(forest_clf):
-    return DistilledClassifier(forest_clf, **FAST).fit(XC, YC)
+    return DistilledClassifier(forest_clf, **TINY).fit(XC, YC)
 
 
 def _predict_unchanged(est, X, before):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import TINY
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
@@ -573,11 +574,12 @@ def test_forest_central_differences_are_a_stable_slope():
 # ----------------------------------------------------------------------
 # Through fit
 # ----------------------------------------------------------------------
+# Not _shared's data: a smooth torch teacher and its own outputs, so that every
+# gradient term has exact derivatives to read.
 TEACHER = _smooth_mlp(n_in=4, n_out=1, hidden=(8,), seed=2)
 XF = np.random.default_rng(8).normal(size=(120, 4))
 with torch.no_grad():
     YF = TEACHER(torch.as_tensor(XF, dtype=torch.float32))[:, 0].numpy() + 0.05
-FIT = {"max_epochs": 3, "hidden_layer_sizes": (8,), "batch_size": 32, "random_state": 0}
 
 #: One of each gradient term, by a short name, for a given weight.
 GRADIENT_TERMS = {
@@ -601,7 +603,7 @@ def test_great_trains_discriminator_apart_from_student(monkeypatch):
 
     monkeypatch.setattr(AdversarialGradientMatching, "make_adversary", keep_initial)
     term = AdversarialGradientMatching(lr=1e-2)
-    model = DistilledRegressor(TEACHER, terms=[("great", term)], **FIT).fit(XF, YF)
+    model = DistilledRegressor(TEACHER, terms=[("great", term)], **TINY).fit(XF, YF)
 
     [(adversary, adversary_0, student_0)] = made
     net = model.student_
@@ -617,13 +619,13 @@ def test_great_trains_discriminator_apart_from_student(monkeypatch):
     assert [g["lr"] for g in groups] == [1e-2]
     for column in ("train_great", "train_great_adversary"):
         values = model.history_[:, column]
-        assert len(values) == FIT["max_epochs"]
+        assert len(values) == TINY["max_epochs"]
         assert np.isfinite(values).all()
 
 
 @pytest.fixture(scope="module")
 def no_term_predictions():
-    return DistilledRegressor(TEACHER, **FIT).fit(XF, YF).predict(XF)
+    return DistilledRegressor(TEACHER, **TINY).fit(XF, YF).predict(XF)
 
 
 @pytest.mark.parametrize("name", GRADIENT_TERMS)
@@ -632,11 +634,11 @@ def test_zero_weight_is_no_term_and_positive_weight_changes_model(
 ):
     """Weight 0 trains exactly the model without the term; weight 1 another one."""
     make = GRADIENT_TERMS[name]
-    zero = DistilledRegressor(TEACHER, terms=[("g", make(0.0))], **FIT).fit(XF, YF)
+    zero = DistilledRegressor(TEACHER, terms=[("g", make(0.0))], **TINY).fit(XF, YF)
     np.testing.assert_array_equal(zero.predict(XF), no_term_predictions)
     assert zero.teacher_rows_evaluated_ == {}
     assert "train_g" not in zero.history_[-1]
-    one = DistilledRegressor(TEACHER, terms=[("g", make(1.0))], **FIT).fit(XF, YF)
+    one = DistilledRegressor(TEACHER, terms=[("g", make(1.0))], **TINY).fit(XF, YF)
     assert not np.array_equal(one.predict(XF), no_term_predictions)
     assert np.isfinite(one.history_[:, "train_g"]).all()
 
@@ -654,7 +656,7 @@ def test_layer_gradient_map_trains_with_the_student(monkeypatch):
     monkeypatch.setattr(LayerGradientMatching, "make_module", keep_initial)
     term = LayerGradientMatching(teacher_layer="hidden_1", student_layer="hidden_1")
     model = DistilledRegressor(
-        TEACHER, terms=[("g", term)], **{**FIT, "hidden_layer_sizes": (5,)}
+        TEACHER, terms=[("g", term)], **{**TINY, "hidden_layer_sizes": (5,)}
     ).fit(XF, YF)
     [(mapping, mapping_0)] = made
     net = model.student_
@@ -670,10 +672,10 @@ def test_layer_gradient_map_trains_with_the_student(monkeypatch):
 def test_validation_reports_gradient_terms(name):
     """With early stopping each gradient term is measured on held-out rows too."""
     model = DistilledRegressor(
-        TEACHER, terms=[("g", GRADIENT_TERMS[name](1.0))], early_stopping=True, **FIT
+        TEACHER, terms=[("g", GRADIENT_TERMS[name](1.0))], early_stopping=True, **TINY
     ).fit(XF, YF)
     valid = model.history_[:, "valid_g"]
-    assert len(valid) == FIT["max_epochs"]
+    assert len(valid) == TINY["max_epochs"]
     assert np.isfinite(valid).all() and min(valid) > 0
 
 
@@ -692,7 +694,7 @@ def test_gradient_term_alone_trains_the_student(monkeypatch):
         alpha=0.0,
         beta=0.0,
         terms=[("grad", InputGradientMatching(weight=1.0))],
-        **{**FIT, "max_epochs": 15, "lr": 1e-2},
+        **{**TINY, "max_epochs": 15, "lr": 1e-2},
     ).fit(XF, YF)
     [(student, student_0)] = started
     changed = _changed(student_0, student)
@@ -708,16 +710,6 @@ def test_gradient_term_alone_trains_the_student(monkeypatch):
 # ----------------------------------------------------------------------
 # Errors in fit, before training
 # ----------------------------------------------------------------------
-@pytest.fixture
-def no_training(monkeypatch):
-    """Fail the test if a student starts training (these fits must error first)."""
-
-    def fail(self, *args, **kwargs):
-        pytest.fail("the student started training before the error was raised")
-
-    monkeypatch.setattr(DistillationNet, "partial_fit", fail)
-
-
 @pytest.fixture(scope="module")
 def small_forest():
     return RandomForestRegressor(n_estimators=5, random_state=0).fit(XF, YF)
@@ -734,14 +726,14 @@ def small_forest():
 def test_exact_derivatives_of_a_forest_fail_in_fit(term, small_forest, no_training):
     """method='exact' needs autograd: a forest teacher is refused, naming 'exact'."""
     with pytest.raises(ValueError, match="method='exact'"):
-        DistilledRegressor(small_forest, terms=[("g", term)], **FIT).fit(XF, YF)
+        DistilledRegressor(small_forest, terms=[("g", term)], **TINY).fit(XF, YF)
 
 
 def test_layer_gradients_of_a_forest_fail_in_fit(small_forest, no_training):
     """LayerGradientMatching needs a torch teacher: a forest has no layers."""
     term = LayerGradientMatching(teacher_layer="hidden_1")
     with pytest.raises(ValueError, match="Layer gradients need a torch"):
-        DistilledRegressor(small_forest, terms=[("g", term)], **FIT).fit(XF, YF)
+        DistilledRegressor(small_forest, terms=[("g", term)], **TINY).fit(XF, YF)
 
 
 @pytest.mark.parametrize(
@@ -755,7 +747,7 @@ def test_unknown_layer_fails_listing_layer_names(params, owner, no_training):
     """An unknown layer name fails in fit, listing the layers one could name."""
     term = LayerGradientMatching(**params)
     with pytest.raises(ValueError, match=f"The {owner}.* no layer named 'nope'") as e:
-        DistilledRegressor(TEACHER, terms=[("g", term)], **FIT).fit(XF, YF)
+        DistilledRegressor(TEACHER, terms=[("g", term)], **TINY).fit(XF, YF)
     assert "'layers.hidden_1'" in str(e.value) and "'layers.output'" in str(e.value)
 
 
@@ -764,13 +756,13 @@ def test_ambiguous_layer_name_fails(no_training):
     teacher = _smooth_mlp(n_in=4, n_out=1, hidden=(8, 8))
     term = LayerGradientMatching(teacher_layer="0")  # hidden_1.0 and hidden_2.0
     with pytest.raises(ValueError, match="several layers named '0'"):
-        DistilledRegressor(teacher, terms=[("g", term)], **FIT).fit(XF, YF)
+        DistilledRegressor(teacher, terms=[("g", term)], **TINY).fit(XF, YF)
 
 
 def test_layer_gradient_without_teacher_layer_fails(no_training):
     """LayerGradientMatching() without teacher_layer fails in fit, naming it."""
     with pytest.raises(ValueError, match="teacher_layer"):
-        DistilledRegressor(TEACHER, terms=[("g", LayerGradientMatching())], **FIT).fit(
+        DistilledRegressor(TEACHER, terms=[("g", LayerGradientMatching())], **TINY).fit(
             XF, YF
         )
 
@@ -783,7 +775,7 @@ def test_input_gradients_with_custom_preprocessor_fail(name, no_training):
             TEACHER,
             terms=[("g", GRADIENT_TERMS[name](1.0))],
             preprocessor=StandardScaler(),
-            **FIT,
+            **TINY,
         ).fit(XF, YF)
 
 
@@ -805,7 +797,7 @@ def test_input_gradients_with_custom_preprocessor_fail(name, no_training):
 def test_bad_gradient_term_parameters_fail(term, no_training):
     """Out-of-range term parameters raise scikit-learn's InvalidParameterError."""
     with pytest.raises(InvalidParameterError):
-        DistilledRegressor(TEACHER, terms=[("g", term)], **FIT).fit(XF, YF)
+        DistilledRegressor(TEACHER, terms=[("g", term)], **TINY).fit(XF, YF)
 
 
 # ----------------------------------------------------------------------
@@ -855,7 +847,7 @@ def test_teacher_rows_evaluated_counts_difference_rows(task, term, label, per_ro
     teacher, calls = _counting_teacher(task)
     y = np.sin(X["a"]) if task == "regression" else rng.integers(0, 3, 40)
     distiller = DistilledRegressor if task == "regression" else DistilledClassifier
-    model = distiller(teacher, terms=[("g", term)], **FIT)
+    model = distiller(teacher, terms=[("g", term)], **TINY)
     model.fit(X, y, X_unlabeled=X_unlabeled)
     n = 40 + 7  # transfer rows; d = 2 varying numeric columns, k = 3
     assert model.teacher_rows_evaluated_ == {f"input_gradient[{label}]": per_row * n}
@@ -872,7 +864,7 @@ def test_terms_asking_the_same_derivatives_share_them():
         ("g", InputGradientMatching(method="central", step=0.2)),
         ("great", AdversarialGradientMatching(method="central", step=0.2)),
     ]
-    model = DistilledRegressor(teacher, terms=terms, **FIT).fit(X, np.sin(X["a"]))
+    model = DistilledRegressor(teacher, terms=terms, **TINY).fit(X, np.sin(X["a"]))
     assert model.teacher_rows_evaluated_ == {"input_gradient[central]": 2 * 2 * 30}
     assert sum(calls) == 30 + 2 * 2 * 30
 
@@ -883,7 +875,7 @@ def test_exact_derivatives_evaluate_each_row_once():
         InputGradientMatching(),
         LayerGradientMatching(teacher_layer="hidden_1"),
     ):
-        model = DistilledRegressor(TEACHER, terms=[("g", term)], **FIT).fit(XF, YF)
+        model = DistilledRegressor(TEACHER, terms=[("g", term)], **TINY).fit(XF, YF)
         [(label, rows)] = model.teacher_rows_evaluated_.items()
         assert label in ("input_gradient[exact]", "layer_gradient[hidden_1]")
         assert rows == len(XF)
@@ -895,7 +887,7 @@ def test_exact_derivatives_evaluate_each_row_once():
 def test_grid_search_over_gradient_weight():
     """GridSearchCV searches terms__grad__weight like any parameter."""
     model = DistilledRegressor(
-        TEACHER, terms=[("grad", InputGradientMatching())], **FIT
+        TEACHER, terms=[("grad", InputGradientMatching())], **TINY
     )
     search = GridSearchCV(model, {"terms__grad__weight": [0.0, 1.0]}, cv=2)
     search.fit(XF, YF)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from _shared import TINY
 from sklearn.compose import make_column_transformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import (
@@ -29,13 +30,7 @@ from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.losses import DistillationTerm
 from sklearn_kd.students._net import DistillationNet
 
-FAST = {
-    "max_epochs": 3,
-    "hidden_layer_sizes": (8,),
-    "verbose": 0,
-    "random_state": 0,
-}
-
+# A small linear problem in three columns, and a class for each side of a line.
 RNG = np.random.RandomState(0)
 N = 120
 X = RNG.normal(size=(N, 3))
@@ -63,9 +58,9 @@ def zero_teacher(Z):
 @pytest.mark.parametrize("task", ["regression", "classification"])
 def test_negative_sample_weight_raises(task, linear, logistic):
     if task == "regression":
-        model, y = DistilledRegressor(linear, **FAST), Y
+        model, y = DistilledRegressor(linear, **TINY), Y
     else:
-        model, y = DistilledClassifier(logistic, **FAST), YC
+        model, y = DistilledClassifier(logistic, **TINY), YC
     weights = np.ones(N)
     weights[3] = -1.0
     with pytest.raises(
@@ -83,7 +78,7 @@ def test_huge_x_value_names_the_column(linear):
     X_big = X.copy()
     X_big[5, 0] = 1e300
     with pytest.raises(ValueError, match="X's column 0 is too large to standardise"):
-        DistilledRegressor(linear, **FAST).fit(X_big, Y)
+        DistilledRegressor(linear, **TINY).fit(X_big, Y)
 
 
 def test_huge_x_value_without_preprocessor():
@@ -97,7 +92,7 @@ def test_huge_x_value_without_preprocessor():
 
     X_big = X.copy()
     X_big[5, 0] = 1e300
-    model = DistilledRegressor(teacher, preprocessor=None, **FAST)
+    model = DistilledRegressor(teacher, preprocessor=None, **TINY)
     with pytest.raises(ValueError, match="too large for float32, in column 0"):
         model.fit(X_big, Y)
     assert calls == []
@@ -105,11 +100,11 @@ def test_huge_x_value_without_preprocessor():
 
 def test_huge_y_raises(linear):
     with pytest.raises(ValueError, match="y is too large to standardise"):
-        DistilledRegressor(linear, **FAST).fit(X, Y * 1e300)
+        DistilledRegressor(linear, **TINY).fit(X, Y * 1e300)
 
 
 def test_teacher_signal_too_large_for_float32():
-    model = DistilledRegressor(lambda Z: np.full(len(Z), 1e39), **FAST)
+    model = DistilledRegressor(lambda Z: np.full(len(Z), 1e39), **TINY)
     with pytest.raises(ValueError, match="too large to train on in float32") as info:
         model.fit(X, Y)
     assert "prediction" in str(info.value)
@@ -126,7 +121,7 @@ class InfiniteTerm(DistillationTerm):
 
 
 def test_non_finite_loss_stops_fit(linear):
-    model = DistilledRegressor(linear, terms=[("bad", InfiniteTerm())], **FAST)
+    model = DistilledRegressor(linear, terms=[("bad", InfiniteTerm())], **TINY)
     with pytest.raises(ValueError, match="non-finite in epoch 1") as info:
         model.fit(X, Y)
     assert "'bad'" in str(info.value)
@@ -141,7 +136,7 @@ def test_non_finite_loss_stops_fit(linear):
 def int_frame_model():
     frame = pd.DataFrame(X)
     teacher = LinearRegression().fit(frame, Y)
-    return frame, DistilledRegressor(teacher, **FAST).fit(frame, Y)
+    return frame, DistilledRegressor(teacher, **TINY).fit(frame, Y)
 
 
 @pytest.mark.parametrize("change", ["reorder", "rename"])
@@ -181,7 +176,7 @@ def test_string_column_given_as_ints_at_predict():
         ),
         LinearRegression(),
     ).fit(frame, Y)
-    model = DistilledRegressor(teacher, **FAST).fit(frame, Y)
+    model = DistilledRegressor(teacher, **TINY).fit(frame, Y)
     as_ints = frame.assign(c=frame["c"].astype("int64"))
     with pytest.raises(ValueError, match="Column 'c' held string values") as info:
         model.predict(as_ints)
@@ -202,7 +197,7 @@ def test_keyboard_interrupt_propagates(linear, monkeypatch):
         return original(self, batch, **fit_params)
 
     monkeypatch.setattr(DistillationNet, "train_step", interrupted)
-    model = DistilledRegressor(linear, batch_size=32, **FAST)
+    model = DistilledRegressor(linear, **TINY)  # batches of 32: 4 an epoch
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y)
     assert len(calls) == 2
@@ -218,7 +213,7 @@ def test_early_stopping_still_completes():
     X300 = rng.normal(size=(300, 3))
     y300 = X300 @ np.array([1.0, -1.0, 0.5])
     teacher = LinearRegression().fit(X300, y300)
-    params = {**FAST, "max_epochs": 50}
+    params = {**TINY, "max_epochs": 50}
     model = DistilledRegressor(
         teacher, early_stopping=True, patience=1, lr=0.05, **params
     ).fit(X300, y300)
@@ -239,11 +234,11 @@ def test_mutating_teacher_leaves_x_unchanged():
 
     X_user = X.copy()
     X_before = X_user.copy()
-    model = DistilledRegressor(mut, **FAST).fit(X_user, Y)
+    model = DistilledRegressor(mut, **TINY).fit(X_user, Y)
     assert np.array_equal(X_before, X_user)
     # Same teacher outputs without the write: had the write reached the
     # transfer rows, the student would have trained on a zeroed column 0.
-    reference = DistilledRegressor(clean, **FAST).fit(X, Y)
+    reference = DistilledRegressor(clean, **TINY).fit(X, Y)
     np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6)
 
 
@@ -253,7 +248,7 @@ def test_mutating_teacher_leaves_x_unchanged():
 def test_object_column_holding_numbers():
     frame = pd.DataFrame({"a": X[:, 0].astype(object), "b": X[:, 1], "c": X[:, 2]})
     with pytest.raises(ValueError, match="holds numbers but has dtype object") as e:
-        DistilledRegressor(zero_teacher, **FAST).fit(frame, Y)
+        DistilledRegressor(zero_teacher, **TINY).fit(frame, Y)
     assert "to_numeric" in str(e.value)
 
 
@@ -262,7 +257,7 @@ def test_datetime_column():
         {"d": pd.date_range("2020", periods=N), "b": X[:, 1], "c": X[:, 2]}
     )
     with pytest.raises(ValueError, match="datetime64") as info:
-        DistilledRegressor(zero_teacher, **FAST).fit(frame, Y)
+        DistilledRegressor(zero_teacher, **TINY).fit(frame, Y)
     assert "Convert" in str(info.value)
 
 
@@ -270,7 +265,7 @@ def test_many_categories_warn():
     labels = np.array([f"s{i}" for i in range(100)] + ["s0"] * (N - 100))
     frame = pd.DataFrame({"s": labels, "b": X[:, 1], "c": X[:, 2]})
     with pytest.warns(UserWarning, match="categories for"):
-        DistilledRegressor(zero_teacher, **FAST).fit(frame, Y)
+        DistilledRegressor(zero_teacher, **TINY).fit(frame, Y)
 
 
 # 9. Missing classifier labels
@@ -280,7 +275,7 @@ def test_none_label_raises(logistic):
     y = np.where(YC == 1, "yes", "no").astype(object)
     y[4] = None
     with pytest.raises(ValueError, match="missing label"):
-        DistilledClassifier(logistic, **FAST).fit(X, y)
+        DistilledClassifier(logistic, **TINY).fit(X, y)
 
 
 # 10. Mixed object column
@@ -289,7 +284,7 @@ def test_none_label_raises(logistic):
 def test_object_column_mixing_numbers_and_strings():
     frame = pd.DataFrame({"a": [1, "x"] * (N // 2), "b": X[:, 1], "c": X[:, 2]})
     with pytest.raises(ValueError, match="Column 'a'") as info:
-        DistilledRegressor(zero_teacher, **FAST).fit(frame, Y)
+        DistilledRegressor(zero_teacher, **TINY).fit(frame, Y)
     assert "mixes" in str(info.value)
 
 
@@ -306,7 +301,7 @@ def test_numpy_at_predict_after_string_frame():
         ),
         LinearRegression(),
     ).fit(frame, Y)
-    model = DistilledRegressor(teacher, **FAST).fit(frame, Y)
+    model = DistilledRegressor(teacher, **TINY).fit(frame, Y)
     with pytest.raises(
         ValueError, match="fitted on a DataFrame with the non-numeric columns"
     ):
@@ -316,20 +311,20 @@ def test_numpy_at_predict_after_string_frame():
 def test_torch_teacher_of_wrong_width():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="torch teacher Linear failed") as info:
-        DistilledRegressor(torch.nn.Linear(5, 1), **FAST).fit(X, Y)
+        DistilledRegressor(torch.nn.Linear(5, 1), **TINY).fit(X, Y)
     assert "3 columns" in str(info.value)
 
 
 def test_double_torch_teacher_fits():
     torch.manual_seed(0)
     teacher = torch.nn.Linear(3, 1).double()
-    model = DistilledRegressor(teacher, **FAST).fit(X, Y)
+    model = DistilledRegressor(teacher, **TINY).fit(X, Y)
     assert np.isfinite(model.predict(X)).all()
 
 
 def test_x_unlabeled_of_wrong_width(linear):
     with pytest.raises(ValueError, match="X_unlabeled"):
-        DistilledRegressor(linear, **FAST).fit(X, Y, X_unlabeled=X[:, :2])
+        DistilledRegressor(linear, **TINY).fit(X, Y, X_unlabeled=X[:, :2])
 
 
 def test_onnx_metadata_without_task(linear, tmp_path):
@@ -337,7 +332,7 @@ def test_onnx_metadata_without_task(linear, tmp_path):
     pytest.importorskip("onnxruntime")
     from sklearn_kd.export import export_onnx, load_onnx
 
-    model = DistilledRegressor(linear, **FAST).fit(X, Y)
+    model = DistilledRegressor(linear, **TINY).fit(X, Y)
     path = tmp_path / "student.onnx"
     export_onnx(model, path)
     proto = onnx.load(path)
@@ -354,13 +349,13 @@ def test_memory_that_is_a_file(linear, tmp_path):
     path = tmp_path / "cache.txt"
     path.write_text("not a folder")
     with pytest.raises(ValueError, match="is a file"):
-        DistilledRegressor(linear, memory=str(path), **FAST).fit(X, Y)
+        DistilledRegressor(linear, memory=str(path), **TINY).fit(X, Y)
 
 
 def test_memory_empty_string(linear, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="memory=''"):
-        DistilledRegressor(linear, memory="", **FAST).fit(X, Y)
+        DistilledRegressor(linear, memory="", **TINY).fit(X, Y)
     assert not (tmp_path / "joblib").exists()
 
 
@@ -368,7 +363,7 @@ def test_early_stopping_split_too_small_for_classes():
     y3 = np.arange(40) % 3
     teacher = LogisticRegression().fit(X[:40], y3)
     model = DistilledClassifier(
-        teacher, early_stopping=True, validation_fraction=0.05, **FAST
+        teacher, early_stopping=True, validation_fraction=0.05, **TINY
     )
     with pytest.raises(ValueError, match=r"validation_fraction=0\.05") as info:
         model.fit(X[:40], y3)
@@ -380,12 +375,12 @@ def test_regressor_given_classifier_teacher_and_string_y():
     y_str = np.where(YC == 1, "yes", "no")
     forest.fit(X, y_str)
     with pytest.raises(ValueError, match="needs a regression teacher"):
-        DistilledRegressor(forest, **FAST).fit(X, y_str)
+        DistilledRegressor(forest, **TINY).fit(X, y_str)
 
 
 def test_pipeline_narrowing_x_before_distiller():
     forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, Y)
-    pipe = make_pipeline(PCA(2), DistilledRegressor(forest, **FAST))
+    pipe = make_pipeline(PCA(2), DistilledRegressor(forest, **TINY))
     with pytest.raises(ValueError, match="fitted on 3 columns but receives 2") as e:
         pipe.fit(X, Y)
     assert "preprocessor=" in str(e.value)
@@ -397,7 +392,7 @@ def test_pipeline_narrowing_x_before_distiller():
 def test_sparse_x_with_linear_teacher():
     Xs = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
     teacher = LinearRegression().fit(Xs, Y)
-    model = DistilledRegressor(teacher, **FAST).fit(Xs, Y, X_unlabeled=Xs[:40])
+    model = DistilledRegressor(teacher, **TINY).fit(Xs, Y, X_unlabeled=Xs[:40])
     pred = model.predict(Xs)
     assert pred.shape == (N,)
     assert np.isfinite(pred).all()
@@ -408,4 +403,4 @@ def test_sparse_x_with_dense_only_teacher():
     teacher = HistGradientBoostingRegressor(max_iter=5).fit(X, Y)
     assert not get_tags(teacher).input_tags.sparse
     with pytest.raises(TypeError, match="Sparse X"):
-        DistilledRegressor(teacher, **FAST).fit(sp.csr_matrix(X), Y)
+        DistilledRegressor(teacher, **TINY).fit(sp.csr_matrix(X), Y)

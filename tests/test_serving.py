@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import FAST
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
@@ -18,7 +19,8 @@ import sklearn_kd._inference as inference
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd._preprocessing import TabularEncoder
 
-FAST = {"max_epochs": 3, "verbose": 0, "random_state": 0}
+# A frame of every column kind the lean path encodes (float, string, int,
+# categorical); the teacher is a formula of it.
 RNG = np.random.default_rng(0)
 N = 600
 FRAME = pd.DataFrame(

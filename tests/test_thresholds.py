@@ -14,6 +14,7 @@ their tests skip when they are not installed.
 import numpy as np
 import pandas as pd
 import pytest
+from _shared import TINY
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -57,8 +58,6 @@ Y = 2.0 * (X[:, 0] > STEP) + X[:, 1]
 # Three classes: the step, and x1 above 0.5 among the rows past the step.
 YC = (X[:, 0] > STEP).astype(int) + ((X[:, 0] > STEP) & (X[:, 1] > 0.5))
 YB = (X[:, 0] > STEP).astype(int)
-
-FIT = {"hidden_layer_sizes": (8,), "max_epochs": 3, "batch_size": 32, "random_state": 0}
 
 
 def _tally(features, thresholds, rows, mapping=None):
@@ -623,7 +622,7 @@ def test_distilled_regressor_matches_xgboost_tree_features():
     xgb = pytest.importorskip("xgboost")
     teacher = xgb.XGBRegressor(n_estimators=10, max_depth=2, n_jobs=1).fit(X, Y)
     terms = [("fit", FeatureMatching(teacher_layer="trees", n_components=4))]
-    model = DistilledRegressor(teacher, terms=terms, **FIT).fit(X, Y)
+    model = DistilledRegressor(teacher, terms=terms, **TINY).fit(X, Y)
     assert np.isfinite(model.history_[:, "train_fit"]).all()
 
 
@@ -632,5 +631,5 @@ def test_distilled_classifier_matches_lightgbm_tree_features():
     teacher = lgb.LGBMClassifier(n_estimators=4, num_leaves=4, verbose=-1, n_jobs=1)
     teacher.fit(X, YC)
     terms = [("fit", FeatureMatching(teacher_layer="trees", n_components=4))]
-    model = DistilledClassifier(teacher, terms=terms, **FIT).fit(X, YC)
+    model = DistilledClassifier(teacher, terms=terms, **TINY).fit(X, YC)
     assert np.isfinite(model.history_[:, "train_fit"]).all()

@@ -4,13 +4,14 @@ unfitted; a refit that succeeds leaves nothing of the previous fit behind."""
 
 import numpy as np
 import pytest
+from _shared import FAST
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.students._net import DistillationNet
 
-FAST = {"max_epochs": 4, "verbose": 0, "random_state": 0}
+# The linear problem SwitchableTeacher computes (its weights, 3 columns).
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(150, 3))
 Y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * RNG.normal(size=150)

@@ -4,14 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import FAST
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.losses import Objective
 from sklearn_kd.students import TensorDataset
-
-FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
 
 
 class QueryLoggingForest(RandomForestClassifier):
@@ -40,6 +39,8 @@ def query_log(tmp_path):
     return path
 
 
+# Not conftest's data: the tests count these 600 rows (200 labelled, 400 not)
+# and name the 5 columns.
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
