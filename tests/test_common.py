@@ -5,7 +5,7 @@ import re
 from functools import partial
 
 import pytest
-from sklearn.datasets import make_classification, make_regression
+from _shared import XC, XR, YC, YR, fast
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.estimator_checks import (
@@ -15,21 +15,19 @@ from sklearn.utils.estimator_checks import (
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 
-FAST = {"max_epochs": 30, "batch_size": 64, "lr": 1e-2, "random_state": 0}
-
-_X, _y = make_regression(n_samples=50, n_features=10, random_state=0)
-_Xc, _yc = make_classification(
-    n_samples=60, n_features=10, n_classes=3, n_informative=4, random_state=0
-)
+# Longer and with a larger step than FAST: the checks fit the students on
+# their own data and expect them to learn it.
+FAST = fast(max_epochs=30, lr=1e-2)
 
 # The fitted teachers are Dummy models: they are real fitted estimators that
 # accept any number of features, so the checks can feed them the checks' own
-# data. They were trained on another problem, which the table below accounts for.
+# data. They were trained on another problem (_shared's small data), which the
+# table below accounts for.
 ESTIMATORS = [
     DistilledRegressor(LinearRegression(), **FAST),
     DistilledClassifier(LogisticRegression(), **FAST),
-    DistilledRegressor(DummyRegressor().fit(_X, _y), **FAST),
-    DistilledClassifier(DummyClassifier(strategy="prior").fit(_Xc, _yc), **FAST),
+    DistilledRegressor(DummyRegressor().fit(XR, YR), **FAST),
+    DistilledClassifier(DummyClassifier(strategy="prior").fit(XC, YC), **FAST),
 ]
 
 SGD_WEIGHTS = (

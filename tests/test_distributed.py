@@ -3,8 +3,6 @@
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_kd import DistilledClassifier
@@ -13,13 +11,11 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.mark.slow
-def test_dask_search_matches_serial_search():
+def test_dask_search_matches_serial_search(classification_split, boosting):
     """A search over alpha, T and hidden sizes on a 2-worker local Dask cluster
     returns the serial run's scores and best parameters."""
-    X, y = make_classification(
-        n_samples=400, n_features=6, n_classes=3, n_informative=4, random_state=0
-    )
-    teacher = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    X, _, y, _ = classification_split
+    teacher = boosting
     grid = {
         "alpha": [0.0, 0.5],
         "T": [1.0, 4.0],

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _shared import FAST, XR, YR
 from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
@@ -10,19 +11,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.teachers import EnsembleTeacher, as_teacher
 
-FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
 
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 4))
-    return X, X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(scale=0.1, size=300)
-
-
-def test_weighted_average_of_predictions(data):
+def test_weighted_average_of_predictions():
     """A list of (teacher, weight) pairs predicts the weighted mean of its members."""
-    X, y = data
+    X, y = XR, YR
     a = LinearRegression().fit(X, y)
     b = LinearRegression().fit(X, 2 * y)
     adapter = as_teacher([(a, 1.0), (b, 3.0)])
@@ -31,9 +23,9 @@ def test_weighted_average_of_predictions(data):
     np.testing.assert_allclose(got, 0.25 * a.predict(X) + 0.75 * b.predict(X))
 
 
-def test_probabilities_averaged_over_class_union(data):
+def test_probabilities_averaged_over_class_union():
     """Class scores average as probabilities; a member lacking a class gives it 0."""
-    X, _ = data
+    X = XR
     labels = np.where(X[:, 0] > 0.5, "high", np.where(X[:, 0] < -0.5, "low", "mid"))
     full = LogisticRegression().fit(X, labels)
     partial = RandomForestClassifier(n_estimators=10, random_state=0).fit(
@@ -49,9 +41,9 @@ def test_probabilities_averaged_over_class_union(data):
     )
 
 
-def test_distillers_accept_teacher_lists(data):
+def test_distillers_accept_teacher_lists():
     """teacher=[...] works for both distillers; labels are matched by name."""
-    X, y = data
+    X, y = XR, YR
     reg = DistilledRegressor(
         [LinearRegression().fit(X, y), HistGradientBoostingRegressor().fit(X, y)],
         **FAST,
@@ -65,9 +57,9 @@ def test_distillers_accept_teacher_lists(data):
     assert set(clf.predict(X)) <= {"up", "down"}
 
 
-def test_clone_keeps_fitted_members_and_fits_clones_of_unfitted(data):
+def test_clone_keeps_fitted_members_and_fits_clones_of_unfitted():
     """Fitted members survive clone as themselves; unfitted ones are cloned, fitted."""
-    X, y = data
+    X, y = XR, YR
     fitted = LinearRegression().fit(X, y)
     unfitted = HistGradientBoostingRegressor(max_iter=5)
     model = clone(DistilledRegressor([(fitted, 0.5), (unfitted, 0.5)], **FAST))
@@ -88,9 +80,9 @@ def test_clone_keeps_fitted_members_and_fits_clones_of_unfitted(data):
         ("kinds", "cannot mix classifiers and regressors"),
     ],
 )
-def test_bad_ensembles_are_rejected(data, teacher, match):
+def test_bad_ensembles_are_rejected(teacher, match):
     """Empty lists, half-weighted lists, negative weights, mixed tasks fail clearly."""
-    X, y = data
+    X, y = XR, YR
     a = LinearRegression().fit(X, y)
     teacher = {
         "empty": [],
@@ -102,9 +94,9 @@ def test_bad_ensembles_are_rejected(data, teacher, match):
         DistilledRegressor(teacher, **FAST).fit(X, y)
 
 
-def test_numpy_weights_are_accepted(data):
+def test_numpy_weights_are_accepted():
     """Weights may be numpy numbers, as they come out of array code."""
-    X, y = data
+    X, y = XR, YR
     a = LinearRegression().fit(X, y)
     adapter = as_teacher([(a, np.float32(1.0)), (a, np.int64(3))])
     np.testing.assert_allclose(adapter.weights, [0.25, 0.75])

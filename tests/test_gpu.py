@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification, make_regression
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from _shared import FAST
+from sklearn.ensemble import RandomForestClassifier
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
 from sklearn_kd.export import export_torchscript, load_torchscript
@@ -19,19 +19,15 @@ pytestmark = pytest.mark.skipif(
     reason="needs a CUDA device (torch.cuda.is_available() is False)",
 )
 
-FAST = {"max_epochs": 3, "batch_size": 64, "random_state": 0}
+
+def regression_problem(request):
+    X, _, y, _ = request.getfixturevalue("regression_split")
+    return DistilledRegressor, request.getfixturevalue("forest"), X, y
 
 
-def regression_problem():
-    X, y = make_regression(n_samples=300, n_features=6, noise=5.0, random_state=0)
-    teacher = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
-    return DistilledRegressor, teacher, X, y
-
-
-def classification_problem():
-    X, y = make_classification(
-        n_samples=300, n_features=6, n_informative=4, n_classes=3, random_state=0
-    )
+def classification_problem(request):
+    """conftest's classes as strings, and a forest that learnt them so."""
+    X, _, y, _ = request.getfixturevalue("classification_split")
     y = np.array(["ant", "bee", "cow"])[y]
     teacher = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
     return DistilledClassifier, teacher, X, y
@@ -48,7 +44,7 @@ PROBLEMS = {"regression": regression_problem, "classification": classification_p
 def fitted(request):
     """A distiller fitted with ``device='cuda'`` or ``'auto'``, and its data."""
     task, device = request.param
-    Distiller, teacher, X, y = PROBLEMS[task]()
+    Distiller, teacher, X, y = PROBLEMS[task](request)
     model = Distiller(teacher, device=device, **FAST).fit(X, y)
     return model, X
 
@@ -125,12 +121,15 @@ def test_cuda_student_exports_and_runs_on_either_device(fitted, tmp_path):
 
 
 @pytest.mark.parametrize("encoding", ["piecewise_linear", "periodic"])
-def test_the_numeric_encoding_and_missing_values_run_on_the_gpu(encoding):
+def test_the_numeric_encoding_and_missing_values_run_on_the_gpu(
+    encoding, regression_split
+):
     """The student's encoding (bins from the forest, NaN codes) trains on the
     device, and the CPU deployment predicts what the GPU student does."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    X, y = make_regression(n_samples=400, n_features=5, noise=5.0, random_state=0)
+    X, _, y, _ = regression_split
+    X = X.copy()
     X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
     teacher = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
     model = DistilledRegressor(
@@ -138,7 +137,7 @@ def test_the_numeric_encoding_and_missing_values_run_on_the_gpu(encoding):
     ).fit(X, y)
     layer = model.student_.module_.layers.encoding
     assert all(b.device.type == "cuda" for b in layer.buffers())
-    assert model.encoding_.missing == tuple(range(5))
+    assert model.encoding_.missing == tuple(range(X.shape[1]))
     pred = model.predict(X)
     assert np.isfinite(pred).all()
     np.testing.assert_allclose(model.to_deployable("cpu").predict(X), pred, rtol=1e-6)

@@ -13,7 +13,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification
+from _shared import XC, XR, YC, YR, tiny
 from sklearn.ensemble import (
     BaggingRegressor,
     GradientBoostingRegressor,
@@ -32,24 +32,16 @@ from sklearn_kd.losses import (
     InputGradientMatching,
     SoftTargets,
 )
-from sklearn_kd.students import MLP, DistillationNet
+from sklearn_kd.students import MLP
 from sklearn_kd.teachers import RouteSchedule, TeacherRoute
 from sklearn_kd.teachers._route import _Stage, route_starts
 
-_RNG = np.random.default_rng(0)
-X = _RNG.uniform(-2, 2, size=(90, 4))
-Y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * _RNG.normal(size=90)
-XC, YC = make_classification(
-    n_samples=90,
-    n_features=4,
-    n_informative=3,
-    n_redundant=0,
-    n_classes=3,
-    n_clusters_per_class=1,
-    random_state=0,
-)
+# _shared's small data: the regression as X, Y; the classes as XC, YC.
+X, Y = XR, YR
 
-FIT = {"hidden_layer_sizes": (8,), "max_epochs": 4, "batch_size": 32, "random_state": 0}
+# Four epochs (TINY has 3): the refusals below (6 checkpoints, a milestone at
+# epoch 4) are set against four.
+TINY = tiny(max_epochs=4)
 
 
 def _logits(proba):
@@ -73,16 +65,6 @@ def hgb_classifier():
     return HistGradientBoostingClassifier(max_iter=8, random_state=0).fit(XC, YC)
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    """Fail the test if a student starts training (these fits must error first)."""
-
-    def fail(self, *args, **kwargs):
-        pytest.fail("the student started training before the error was raised")
-
-    monkeypatch.setattr(DistillationNet, "partial_fit", fail)
-
-
 # ----------------------------------------------------------------------
 # 1. The schedule
 # ----------------------------------------------------------------------
@@ -101,7 +83,7 @@ def test_route_visits_every_checkpoint_in_order(
 ):
     """teacher_checkpoint goes 0, ..., C-1 in order, evenly or at the milestones."""
     route = TeacherRoute.from_staged(boosting, n_checkpoints, milestones=milestones)
-    model = DistilledRegressor(route, **{**FIT, "max_epochs": max_epochs}).fit(X, Y)
+    model = DistilledRegressor(route, **{**TINY, "max_epochs": max_epochs}).fit(X, Y)
     visited = model.history_[:, "teacher_checkpoint"]
     assert visited == expected
     assert visited[0] == 0 and visited[-1] == n_checkpoints - 1
@@ -112,7 +94,7 @@ def test_route_visits_every_checkpoint_in_order(
 def test_classifier_route_visits_every_checkpoint(hgb_classifier):
     """A classifier's route is followed the same way."""
     route = TeacherRoute.from_staged(hgb_classifier, 4)
-    model = DistilledClassifier(route, **{**FIT, "max_epochs": 8}).fit(XC, YC)
+    model = DistilledClassifier(route, **{**TINY, "max_epochs": 8}).fit(XC, YC)
     assert model.history_[:, "teacher_checkpoint"] == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
@@ -252,7 +234,7 @@ def test_state_dict_checkpoints_restore_each_state():
     assert module.training
     after = module.state_dict()
     assert all(torch.equal(after[k], v) for k, v in before.items())
-    model = DistilledRegressor(route, **{**FIT, "max_epochs": 3}).fit(X, Y)
+    model = DistilledRegressor(route, **{**TINY, "max_epochs": 3}).fit(X, Y)
     assert model.history_[:, "teacher_checkpoint"] == [0, 1, 2]
 
 
@@ -294,7 +276,7 @@ def test_batch_targets_are_the_current_checkpoints(monkeypatch, task, boosting):
     monkeypatch.setattr(term, "loss", spy)
     route = TeacherRoute.from_staged(teacher, n_checkpoints=4)
     model = distiller(
-        route, preprocessor=None, **{**FIT, "batch_size": 128, "max_epochs": 4}
+        route, preprocessor=None, **{**TINY, "batch_size": 128, "max_epochs": 4}
     ).fit(data, y)
     assert model.history_[:, "teacher_checkpoint"] == [0, 1, 2, 3]
     assert len(seen) == 4  # one batch per epoch, no validation
@@ -315,7 +297,7 @@ def test_fitted_student_does_not_keep_the_route():
     y_big = X_big[:, 0] - X_big[:, 1] ** 2
     boosting = GradientBoostingRegressor(n_estimators=6, max_depth=2, random_state=0)
     boosting.fit(X_big, y_big)
-    settings = {**FIT, "max_epochs": 6, "batch_size": 1000}
+    settings = {**TINY, "max_epochs": 6, "batch_size": 1000}
     route = TeacherRoute.from_staged(boosting, n_checkpoints=6)
     routed = DistilledRegressor(route, **settings).fit(X_big, y_big)
     plain = DistilledRegressor(boosting, **settings).fit(X_big, y_big)
@@ -353,7 +335,7 @@ def test_bad_milestones_are_refused(boosting, milestones):
 def test_route_with_more_checkpoints_than_epochs_is_refused(boosting):
     """Every checkpoint needs an epoch; fewer epochs fail before any epoch."""
     route = TeacherRoute.from_staged(boosting, 6)
-    model = DistilledRegressor(route, **FIT)  # max_epochs=4
+    model = DistilledRegressor(route, **TINY)  # max_epochs=4
     with pytest.raises(ValueError, match="every checkpoint needs at least one"):
         model.fit(X, Y)
 
@@ -362,7 +344,7 @@ def test_staged_route_serves_features_from_the_whole_model(boosting):
     """A from_staged route gives FitNets the final (whole) ensemble's trees."""
     route = TeacherRoute.from_staged(boosting, 2)
     term = FeatureMatching(teacher_layer="trees")
-    model = DistilledRegressor(route, terms=[("fit", term)], **FIT).fit(X, Y)
+    model = DistilledRegressor(route, terms=[("fit", term)], **TINY).fit(X, Y)
     assert model.teacher_rows_evaluated_ == {"features[trees]": len(X)}
     with pytest.raises(ValueError, match="exposes no hidden features"):
         route.checkpoints[0].features(X, "trees")
@@ -383,7 +365,7 @@ def test_route_terms_read_the_final_teachers_outputs(boosting, monkeypatch):
     monkeypatch.setattr(TeacherProbe, "teacher_outputs", spy)
     route = TeacherRoute.from_staged(boosting, 2)
     term = InputGradientMatching(target="loss")
-    model = DistilledRegressor(route, terms=[("g", term)], **FIT).fit(X, Y)
+    model = DistilledRegressor(route, terms=[("g", term)], **TINY).fit(X, Y)
     final = (boosting.predict(X) - model._target_mean_) / model._target_scale_
     np.testing.assert_allclose(seen[0][:, 0], final)
     assert model.history_[:, "teacher_checkpoint"][0] == 0
@@ -392,7 +374,7 @@ def test_route_terms_read_the_final_teachers_outputs(boosting, monkeypatch):
 def test_milestones_beyond_training_are_refused(boosting):
     """A route whose last move comes after the last epoch fails before any epoch."""
     route = TeacherRoute.from_staged(boosting, 3, milestones=[2, 4])
-    model = DistilledRegressor(route, **FIT)  # max_epochs=4
+    model = DistilledRegressor(route, **TINY)  # max_epochs=4
     with pytest.raises(ValueError, match="never reach the final checkpoint"):
         model.fit(X, Y)
     assert not hasattr(model, "history_")
@@ -416,7 +398,7 @@ def test_route_of_the_wrong_task_fails_before_training(boosting, no_training):
     """A regression route cannot teach a classifier; fit says so before training."""
     route = TeacherRoute.from_staged(boosting, 3)
     with pytest.raises(ValueError, match="needs a classification teacher"):
-        DistilledClassifier(route, **FIT).fit(X, (Y > 0).astype(int))
+        DistilledClassifier(route, **TINY).fit(X, (Y > 0).astype(int))
 
 
 # ----------------------------------------------------------------------
@@ -434,7 +416,7 @@ def test_memory_reuses_checkpoint_outputs(monkeypatch, tmp_path, boosting):
 
     monkeypatch.setattr(_Stage, "_query_chunk", counting)
     route = TeacherRoute.from_staged(boosting, 4)
-    settings = {**FIT, "memory": str(tmp_path)}
+    settings = {**TINY, "memory": str(tmp_path)}
     first = DistilledRegressor(route, **settings).fit(X, Y)
     assert sorted(calls) == [3, 6, 9, 12]
     second = DistilledRegressor(route, **settings).fit(X, Y)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _shared import XC, YC
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -25,24 +25,18 @@ from sklearn_kd.teachers import (
     as_teacher,
 )
 
+# 30 rows in 4 columns (as the torch teachers below take) for a regression and
+# two classes; three classes are _shared's XC, YC.
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(30, 4))
 Y_REG = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
 Y_BIN = (X[:, 0] + X[:, 1] > 0).astype(int)
-X3, Y3 = make_classification(
-    n_samples=60,
-    n_features=4,
-    n_informative=3,
-    n_redundant=0,
-    n_classes=3,
-    random_state=0,
-)
 
 
 @pytest.fixture(scope="module")
 def forest_clf():
     return RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(
-        X3, Y3
+        XC, YC
     )
 
 
@@ -123,8 +117,8 @@ def test_as_teacher_frozen_estimator(forest_clf, linear_reg):
     assert frozen.is_classifier is True
     np.testing.assert_array_equal(frozen.classes, forest_clf.classes_)
     np.testing.assert_allclose(
-        frozen.query(X3, [LOGITS])[LOGITS],
-        as_teacher(forest_clf).query(X3, [LOGITS])[LOGITS],
+        frozen.query(XC, [LOGITS])[LOGITS],
+        as_teacher(forest_clf).query(XC, [LOGITS])[LOGITS],
     )
     frozen_reg = as_teacher(FrozenEstimator(linear_reg))
     assert frozen_reg.is_classifier is False
@@ -201,9 +195,9 @@ def test_as_teacher_rejects_non_teachers(bad):
 # ----------------------------------------------------------------------
 def test_logits_are_log_of_clipped_proba(forest_clf):
     """A forest's exact-zero probabilities become finite logits log(1e-6)."""
-    proba = forest_clf.predict_proba(X3)
+    proba = forest_clf.predict_proba(XC)
     assert (proba == 0).any(), "test needs a forest with zero probabilities"
-    logits = as_teacher(forest_clf).query(X3, [LOGITS])[LOGITS]
+    logits = as_teacher(forest_clf).query(XC, [LOGITS])[LOGITS]
     assert np.isfinite(logits).all()
     np.testing.assert_allclose(logits, np.log(np.clip(proba, 1e-6, None)))
     assert logits.min() == pytest.approx(np.log(1e-6))
@@ -227,9 +221,9 @@ def test_decision_function_teacher_binary():
 
 def test_decision_function_teacher_multiclass():
     """A multiclass LinearSVC's scores are used as logits as they are."""
-    svc = LinearSVC(random_state=0).fit(X3, Y3)
-    logits = as_teacher(svc).query(X3, [LOGITS])[LOGITS]
-    np.testing.assert_allclose(logits, svc.decision_function(X3))
+    svc = LinearSVC(random_state=0).fit(XC, YC)
+    logits = as_teacher(svc).query(XC, [LOGITS])[LOGITS]
+    np.testing.assert_allclose(logits, svc.decision_function(XC))
 
 
 # ----------------------------------------------------------------------
@@ -237,8 +231,8 @@ def test_decision_function_teacher_multiclass():
 # ----------------------------------------------------------------------
 def test_class_columns_string_labels():
     """A teacher trained on string labels is aligned to y's labels by name."""
-    labels = np.array(["cat", "dog", "emu"])[Y3]
-    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X3, labels)
+    labels = np.array(["cat", "dog", "emu"])[YC]
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(XC, labels)
     adapter = as_teacher(forest)
     np.testing.assert_array_equal(
         adapter.class_columns(np.array(["cat", "dog", "emu"]), 3), [0, 1, 2]
@@ -423,8 +417,8 @@ def test_dataframe_queries_are_chunked_by_rows():
 def test_sklearn_query_chunked_matches_one_call(forest_clf):
     """A scikit-learn teacher gives the same logits in small and large chunks."""
     adapter = as_teacher(forest_clf)
-    small = adapter.query(X3, [LOGITS, PREDICTION], chunk_size=7)
-    large = adapter.query(X3, [LOGITS, PREDICTION])
+    small = adapter.query(XC, [LOGITS, PREDICTION], chunk_size=7)
+    large = adapter.query(XC, [LOGITS, PREDICTION])
     for key in (LOGITS, PREDICTION):
         np.testing.assert_array_equal(small[key], large[key])
 
