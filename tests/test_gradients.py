@@ -909,7 +909,7 @@ def test_grid_search_over_gradient_weight():
 
 
 class SeedFunction(nn.Module):
-    """The seed's synthetic function, noise free, as a smooth torch teacher."""
+    """The synthetic regression function, noise free, as a smooth torch teacher."""
 
     def forward(self, x):
         value = (
