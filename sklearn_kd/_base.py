@@ -59,9 +59,8 @@ from sklearn_kd.students._build import (
 )
 from sklearn_kd.students._encoding import ENCODINGS
 from sklearn_kd.students._modules import ACTIVATIONS
-from sklearn_kd.teachers import Teacher, as_teacher, split_ensemble
+from sklearn_kd.teachers import Teacher, as_teacher
 from sklearn_kd.teachers._resolve import (
-    fit_member,
     teacher_allows_nan,
     teacher_allows_sparse,
     teacher_members,
@@ -295,16 +294,6 @@ class _BaseDistiller(
         run.y_train = self._encode_targets(X, y)
         return run
 
-    def _precheck_teacher(self) -> None:
-        """Raise if a fitted teacher cannot teach this task, before ``y`` is read."""
-        if self.teacher is None or not self._teacher_is_frozen():
-            return
-        try:
-            adapter = as_teacher(self.teacher)
-        except (TypeError, ValueError):
-            return  # reported with the whole teacher in _adopt_teacher
-        self._check_teacher(adapter)
-
     def _resolve_terms(self, run: _FitRun) -> None:
         """The main term (``loss``, weighted by ``beta``) and ``terms``, checked;
         the active ones (positive weight) and the teacher signals they read."""
@@ -364,19 +353,6 @@ class _BaseDistiller(
                 "output per checkpoint. Use teacher_labels='in_sample'."
             )
         run.adapter = adapter
-
-    def _resolve_teacher(self, X, y, sample_weight):
-        """The teacher, with every unfitted estimator in it fitted."""
-        if isinstance(self.teacher, (list, tuple)):
-            members, weights = split_ensemble(self.teacher)
-            fitted = [self._resolve_member(m, X, y, sample_weight) for m in members]
-            return (
-                fitted if weights is None else list(zip(fitted, weights, strict=True))
-            )
-        return self._resolve_member(self.teacher, X, y, sample_weight)
-
-    def _resolve_member(self, teacher, X, y, sample_weight):
-        return fit_member(teacher, X, y, sample_weight, self._check_teacher)
 
     def _build_transfer_set(self, run: _FitRun) -> None:
         """``X_all``: the labelled rows, then ``X_unlabeled``, then synthetic
@@ -601,35 +577,3 @@ class _BaseDistiller(
         self._inference_graphs_ = trace_for_inference(
             self._inference_module_, run.device
         )
-
-    def _unlabeled_rows(self, X, X_unlabeled):
-        """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
-        if X_unlabeled is None:
-            return None
-        if is_dataframe(X) and not is_dataframe(X_unlabeled):
-            raise ValueError(
-                "X_unlabeled must be a DataFrame with X's columns, since X is one; "
-                f"got {type(X_unlabeled).__name__}."
-            )
-        if is_dataframe(X_unlabeled) and not is_dataframe(X):
-            X_unlabeled = X_unlabeled.to_numpy()
-        try:
-            X_unlabeled, _ = self._validate_X(X_unlabeled, reset=False)
-        except ValueError as err:
-            raise ValueError(
-                f"X_unlabeled must have the form of X: {_about_unlabeled(err)}"
-            ) from err
-        if is_dataframe(X) and X_unlabeled.columns.tolist() != X.columns.tolist():
-            raise ValueError(
-                "X_unlabeled must have X's columns in X's order; got "
-                f"{X_unlabeled.columns.tolist()} for {X.columns.tolist()}."
-            )
-        return X_unlabeled
-
-
-def _about_unlabeled(err: ValueError) -> str:
-    """scikit-learn's message about X, reworded to name X_unlabeled."""
-    message = str(err).split("\n")[0].rstrip(":")
-    for old, new in (("Input X ", "X_unlabeled "), ("X has", "X_unlabeled has")):
-        message = message.replace(old, new)
-    return message

@@ -90,6 +90,30 @@ class _StudentInference:
             )
         return validate_data(self, X, reset=reset, **kwargs), None
 
+    def _unlabeled_rows(self, X, X_unlabeled):
+        """``X_unlabeled`` validated like predict-time input, in ``X``'s form."""
+        if X_unlabeled is None:
+            return None
+        if is_dataframe(X) and not is_dataframe(X_unlabeled):
+            raise ValueError(
+                "X_unlabeled must be a DataFrame with X's columns, since X is one; "
+                f"got {type(X_unlabeled).__name__}."
+            )
+        if is_dataframe(X_unlabeled) and not is_dataframe(X):
+            X_unlabeled = X_unlabeled.to_numpy()
+        try:
+            X_unlabeled, _ = self._validate_X(X_unlabeled, reset=False)
+        except ValueError as err:
+            raise ValueError(
+                f"X_unlabeled must have the form of X: {_about_unlabeled(err)}"
+            ) from err
+        if is_dataframe(X) and X_unlabeled.columns.tolist() != X.columns.tolist():
+            raise ValueError(
+                "X_unlabeled must have X's columns in X's order; got "
+                f"{X_unlabeled.columns.tolist()} for {X.columns.tolist()}."
+            )
+        return X_unlabeled
+
     def _y_check_params(self) -> dict:
         return {}
 
@@ -231,6 +255,14 @@ def trace_for_inference(module, device):
             return None
         graphs.append(graph)
     return tuple(graphs)
+
+
+def _about_unlabeled(err: ValueError) -> str:
+    """scikit-learn's message about X, reworded to name X_unlabeled."""
+    message = str(err).split("\n")[0].rstrip(":")
+    for old, new in (("Input X ", "X_unlabeled "), ("X has", "X_unlabeled has")):
+        message = message.replace(old, new)
+    return message
 
 
 def check_same_columns(columns, seen) -> None:

@@ -24,15 +24,42 @@ from sklearn_kd._cache import (
     unfingerprintable_reason,
 )
 from sklearn_kd._utils import take_rows
-from sklearn_kd.teachers import as_teacher
+from sklearn_kd.teachers import as_teacher, split_ensemble
 from sklearn_kd.teachers._gradients import input_space
 from sklearn_kd.teachers._probe import TeacherProbe
-from sklearn_kd.teachers._resolve import is_plain_callable, is_unfitted_estimator
+from sklearn_kd.teachers._resolve import (
+    fit_member,
+    is_plain_callable,
+    is_unfitted_estimator,
+)
 from sklearn_kd.teachers._route import stack_route
 
 
 class _TeacherQueries:
     """The teacher-facing half of the fit pipeline."""
+
+    def _precheck_teacher(self) -> None:
+        """Raise if a fitted teacher cannot teach this task, before ``y`` is read."""
+        if self.teacher is None or not self._teacher_is_frozen():
+            return
+        try:
+            adapter = as_teacher(self.teacher)
+        except (TypeError, ValueError):
+            return  # reported with the whole teacher in _adopt_teacher
+        self._check_teacher(adapter)
+
+    def _resolve_teacher(self, X, y, sample_weight):
+        """The teacher, with every unfitted estimator in it fitted."""
+        if isinstance(self.teacher, (list, tuple)):
+            members, weights = split_ensemble(self.teacher)
+            fitted = [self._resolve_member(m, X, y, sample_weight) for m in members]
+            return (
+                fitted if weights is None else list(zip(fitted, weights, strict=True))
+            )
+        return self._resolve_member(self.teacher, X, y, sample_weight)
+
+    def _resolve_member(self, teacher, X, y, sample_weight):
+        return fit_member(teacher, X, y, sample_weight, self._check_teacher)
 
     def _term_signals(
         self, active, adapter, X, X_all, known, n_student, seed, device, store

@@ -295,19 +295,19 @@ def test_fingerprint_is_computed_once_per_object(monkeypatch, tmp_path):
     a refit hashes it once more."""
     from sklearn.ensemble import RandomForestRegressor
 
-    from sklearn_kd import _cache
+    from sklearn_kd import _fingerprint
 
     forest = RandomForestRegressor(n_estimators=5, random_state=0)
     forest.fit(X_SMALL, Y_SMALL)
     hashed = []
-    original = _cache._content_hash
+    original = _fingerprint._content_hash
 
     def counting(obj):
         if obj is forest:
             hashed.append(1)
         return original(obj)
 
-    monkeypatch.setattr(_cache, "_content_hash", counting)
+    monkeypatch.setattr(_fingerprint, "_content_hash", counting)
     for alpha in (0.0, 0.5, 1.0):
         settings = {**FAST, "alpha": alpha, "memory": str(tmp_path)}
         DistilledRegressor(forest, **settings).fit(X_SMALL, Y_SMALL)
@@ -325,16 +325,16 @@ def test_memo_lets_the_teacher_go():
 
     from sklearn.linear_model import LinearRegression
 
-    from sklearn_kd import _cache
+    from sklearn_kd import _fingerprint
 
     est = LinearRegression().fit(X_SMALL, Y_SMALL)
-    _cache.teacher_fingerprint(est)
-    assert id(est) in _cache._MEMO
+    _fingerprint.teacher_fingerprint(est)
+    assert id(est) in _fingerprint._MEMO
     ref, key = weakref.ref(est), id(est)
     del est
     gc.collect()
     assert ref() is None
-    assert key not in _cache._MEMO
+    assert key not in _fingerprint._MEMO
 
 
 # ----------------------------------------------------------------------
