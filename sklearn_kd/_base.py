@@ -438,7 +438,6 @@ class _BaseDistiller(
             oof = self._out_of_fold_targets(X, run.y, required, run.sample_weight)
             for key, values in oof.items():
                 signals[key][: X.shape[0]] = values
-        run.signals = signals
         run.signals, run.shared, self.teacher_rows_evaluated_ = self._term_signals(
             run.active,
             adapter,

@@ -107,11 +107,7 @@ class _StudentInference:
             raise ValueError(
                 f"X_unlabeled must have the form of X: {_about_unlabeled(err)}"
             ) from err
-        if is_dataframe(X) and X_unlabeled.columns.tolist() != X.columns.tolist():
-            raise ValueError(
-                "X_unlabeled must have X's columns in X's order; got "
-                f"{X_unlabeled.columns.tolist()} for {X.columns.tolist()}."
-            )
+        # Its columns are X's: _validate_X checked them against the fit's.
         return X_unlabeled
 
     def _y_check_params(self) -> dict:
@@ -260,7 +256,11 @@ def trace_for_inference(module, device):
 def _about_unlabeled(err: ValueError) -> str:
     """scikit-learn's message about X, reworded to name X_unlabeled."""
     message = str(err).split("\n")[0].rstrip(":")
-    for old, new in (("Input X ", "X_unlabeled "), ("X has", "X_unlabeled has")):
+    for old, new in (
+        ("Input X ", "X_unlabeled "),
+        ("X has", "X_unlabeled has"),
+        ("X's columns", "X_unlabeled's columns"),
+    ):
         message = message.replace(old, new)
     return message
 
