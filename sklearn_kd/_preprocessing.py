@@ -213,13 +213,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         without a word. Runs only when some value is not a known category."""
         col = self.categorical_columns_[j]
         unseen = values[code < 0]
-        missing = pd_isna(unseen)
-        if missing.any():
-            raise ValueError(
-                f"Input X contains NaN in column {col!r} ({int(missing.sum())} "
-                "row(s)). Impute or drop them first, for example with "
-                "sklearn.impute.SimpleImputer."
-            )
+        check_no_missing_category(unseen, col)
         pos = self._categorical_pos[j]
         seen = {_value_kind(v) for v in self.categories_[j]}
         new = {_value_kind(v) for v in unseen}
@@ -382,6 +376,19 @@ def _categories(column, name) -> np.ndarray:
             stacklevel=4,
         )
     return np.array(categories, dtype=object)
+
+
+def check_no_missing_category(unseen: np.ndarray, column) -> None:
+    """Raise a ValueError naming ``column`` if any of its values that matched
+    no category (``unseen``, an object array) is missing: a missing category
+    has no encoding, unlike an unseen one (all zeros)."""
+    missing = pd_isna(unseen)
+    if missing.any():
+        raise ValueError(
+            f"Input X contains NaN in column {column!r} ({int(missing.sum())} "
+            "row(s)). Impute or drop them first, for example with "
+            "sklearn.impute.SimpleImputer."
+        )
 
 
 def _category_index(categories):

@@ -15,9 +15,9 @@ from sklearn_kd._data import check_frame_finite
 from sklearn_kd._preprocessing import (
     check_finite_columns,
     check_missing_allowed,
+    check_no_missing_category,
     float_values,
     frame_columns,
-    pd_isna,
     to_float32_matrix,
 )
 from sklearn_kd._utils import is_dataframe, resolve_device
@@ -230,14 +230,8 @@ class _ExportedStudent:
             # unseen categories give -1; missing ones are an error.
             code = [lookup.get(v, -1) for v in values]
             if -1 in code:
-                missing = pd_isna(values[np.asarray(code) < 0])
-                if missing.any():
-                    raise ValueError(
-                        "Input X contains NaN in column "
-                        f"{meta['categorical_names'][j]!r} ({int(missing.sum())} "
-                        "row(s)). Impute or drop them first, for example with "
-                        "sklearn.impute.SimpleImputer."
-                    )
+                unseen = values[np.asarray(code) < 0]
+                check_no_missing_category(unseen, meta["categorical_names"][j])
             codes.append(code)
         codes = np.array(codes, dtype=np.int64).T.reshape(len(numeric), -1)
         inputs["categorical"] = codes
