@@ -100,7 +100,7 @@ class _BaseDistiller(
         "preprocessor": [StrOptions({"auto"}), None, HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "teacher_cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
-        "teacher_labels": [StrOptions({"in_sample", "oob"})],
+        "teacher_labels": [StrOptions({"auto", "in_sample", "oob"})],
         "augment": [
             None,
             StrOptions({"munge", "noise"}),
@@ -410,6 +410,7 @@ class _BaseDistiller(
         outputs (per route checkpoint, out of bag or out of fold as asked),
         then what the terms compute themselves (derivatives, features)."""
         start = time.perf_counter()
+        self.teacher_labels_ = "out_of_fold" if self.teacher_cv else "in_sample"
         self._query_teacher_signals(run)
         self.teacher_query_seconds_ = time.perf_counter() - start
 
@@ -430,8 +431,9 @@ class _BaseDistiller(
                 if required
                 else {}
             )
-            if self.teacher_labels == "oob" and required:
-                signals = self._out_of_bag(adapter, signals, X.shape[0])
+            if self.teacher_labels != "in_sample" and self.teacher_cv is None:
+                signals, used = self._out_of_bag(adapter, signals, X, run.store)
+                self.teacher_labels_ = "oob" if used and signals else "in_sample"
             signals = self._teacher_targets(adapter, signals)
         if self.teacher_cv is not None and required:
             # Out-of-fold outputs replace the in-sample ones on the labeled rows.

@@ -166,15 +166,22 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         ``cross_val_predict``): clones of an unfitted teacher are fitted on the
         other folds to label each fold, and the teacher fitted on all rows
         labels only the transfer rows. Needs an unfitted teacher.
-    teacher_labels : {'in_sample', 'oob'}, default='in_sample'
+    teacher_labels : {'auto', 'in_sample', 'oob'}, default='auto'
         What the teacher says about the rows of ``X``. ``'in_sample'``: its
-        outputs, as for any row. ``'oob'``: a fitted bagging ensemble's
-        out-of-bag outputs (``oob_prediction_``/``oob_decision_function_``:
-        fit it with ``oob_score=True`` on exactly these rows, in this order),
-        each row labelled by the members that did not see it, since a forest
-        nearly repeats ``y`` on its own training rows. Rows that every
-        member saw keep their in-sample output. Transfer rows are always
-        labelled by the whole teacher.
+        outputs, as for any row. ``'oob'``: a bagging ensemble's out-of-bag
+        outputs, each row labelled by the members that did not draw it, since
+        a forest nearly repeats ``y`` on its own training rows (Breiman,
+        "Random Forests", 2001). They are its ``oob_prediction_`` /
+        ``oob_decision_function_`` when it was fitted with ``oob_score=True``;
+        a scikit-learn random forest or extra-trees model fitted with
+        ``bootstrap=True`` has them rebuilt from its bootstrap samples (one
+        pass of its trees over ``X``). Either way ``X`` must be the rows the
+        teacher was fitted on, in the same order; for a forest that is checked
+        against its trees' leaf counts, and a mismatch raises. ``'auto'``:
+        ``'oob'`` for such a forest (also the last step of a Pipeline) when
+        that check passes, else ``'in_sample'``. Rows that every member drew
+        keep their in-sample output; transfer rows are always labelled by the
+        whole teacher. ``teacher_labels_`` says what was used.
     augment : {'munge', 'noise'}, generator or None, default=None
         Grow the transfer set with synthetic rows that the teacher labels and
         that enter the distillation terms only: ``'munge'`` is Bucilua et al.'s
@@ -221,6 +228,9 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         thresholds, a tree on the teacher's outputs, a tree on the labels
         (a student trained from scratch), or quantiles; None when no column
         is binned.
+    teacher_labels_ : {'oob', 'in_sample', 'out_of_fold'}
+        What labelled the training rows for the distillation terms: out-of-bag
+        outputs, in-sample outputs, or out-of-fold outputs (``teacher_cv``).
     device_ : torch.device
         The device the student lives on.
     teacher_query_seconds_ : float
@@ -290,7 +300,7 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         preprocessor="auto",
         memory=None,
         teacher_cv=None,
-        teacher_labels="in_sample",
+        teacher_labels="auto",
         augment=None,
         augment_size=1.0,
         device="cpu",

@@ -244,16 +244,25 @@ class _TeacherQueries:
                 out[key][test] = values
         return out
 
-    def _out_of_bag(self, adapter, signals, n_labeled):
-        """``signals`` with the labelled rows' outputs replaced by out-of-bag ones.
+    def _out_of_bag(self, adapter, signals, X, store):
+        """``signals`` with the labelled rows' outputs replaced by out-of-bag
+        ones, and whether they were (``teacher_labels='auto'`` keeps the
+        in-sample outputs of a teacher that has none for ``X``).
 
         A bagging ensemble's out-of-bag output for a training row averages only
-        the members that did not see it: an honest label, at no extra teacher
-        call. A row that every member saw keeps its in-sample output.
+        the members that did not see it: an honest label, at the cost of at
+        most one pass of the members over ``X``. A row that every member saw
+        keeps its in-sample output.
         """
+        required = self.teacher_labels == "oob"
         out = {}
         for key, values in signals.items():
-            oob = adapter.out_of_bag(key, n_labeled)
+            oob = store(
+                ("out_of_bag", key, required, X.shape[0]),
+                lambda key=key: adapter.out_of_bag(key, X, required=required),
+            )
+            if oob is None:
+                return signals, False
             if oob.shape[1] != values.shape[1]:
                 raise ValueError(
                     f"teacher_labels='oob': the teacher {adapter.name} has "
@@ -262,9 +271,9 @@ class _TeacherQueries:
                 )
             values = values.copy()
             known = ~np.isnan(oob).any(axis=1)
-            values[:n_labeled][known] = oob[known]
+            values[: len(oob)][known] = oob[known]
             out[key] = values
-        return out
+        return out, True
 
     def _query_teacher(self, adapter, X, signals, store):
         """The teacher's signals on ``X``, from ``memory`` when it has them."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 from _shared import fast
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
     GradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
@@ -307,6 +308,8 @@ def test_exports_carry_the_encoding(step_data, tmp_path):
 
 
 def test_oob_labels_replace_the_in_sample_outputs(regression_split):
+    from sklearn_kd._cache import no_cache
+
     X, _, y, _ = regression_split
     forest = RandomForestRegressor(n_estimators=30, oob_score=True, random_state=0)
     forest.fit(X, y)
@@ -314,13 +317,18 @@ def test_oob_labels_replace_the_in_sample_outputs(regression_split):
     adapter = as_teacher(forest)
     extra = forest.predict(X[:7])
     signals = {PREDICTION: np.concatenate([forest.predict(X), extra])[:, None]}
-    replaced = model._out_of_bag(adapter, signals, len(X))[PREDICTION]
+    replaced, used = model._out_of_bag(adapter, signals, X, no_cache)
+    assert used
+    replaced = replaced[PREDICTION]
     np.testing.assert_allclose(replaced[: len(X), 0], forest.oob_prediction_)
     np.testing.assert_allclose(replaced[len(X) :, 0], extra)
     # End to end: another (more honest) set of targets, another student.
-    oob = model.fit(X, y).predict(X)
-    in_sample = DistilledRegressor(forest, **FAST).fit(X, y).predict(X)
-    assert not np.allclose(oob, in_sample)
+    model.fit(X, y)
+    assert model.teacher_labels_ == "oob"
+    oob = model.predict(X)
+    in_sample = DistilledRegressor(forest, teacher_labels="in_sample", **FAST)
+    assert in_sample.fit(X, y).teacher_labels_ == "in_sample"
+    assert not np.allclose(oob, in_sample.predict(X))
 
 
 def test_oob_labels_for_a_classifier_follow_its_classes(classification_split):
@@ -330,22 +338,91 @@ def test_oob_labels_for_a_classifier_follow_its_classes(classification_split):
     forest.fit(X, labels)
     model = DistilledClassifier(forest, teacher_labels="oob", **FAST).fit(X, labels)
     assert model.score(X, labels) > 0.5
-    oob = as_teacher(forest).out_of_bag("logits", len(X))
+    oob = as_teacher(forest).out_of_bag("logits", X)
     np.testing.assert_allclose(
         np.exp(oob), np.clip(forest.oob_decision_function_, 1e-6, 1), rtol=1e-6
     )
 
 
+@pytest.mark.parametrize(
+    "Forest", [RandomForestRegressor, RandomForestClassifier, ExtraTreesClassifier]
+)
+def test_oob_outputs_are_rebuilt_as_scikit_learn_computes_them(
+    classification_split, Forest
+):
+    """Without oob_score=True the out-of-bag outputs are rebuilt from the
+    bootstrap samples, and equal the ones scikit-learn stores."""
+    from sklearn_kd.teachers._oob import fitted_on, forest_out_of_bag
+
+    X, _, y, _ = classification_split
+    params = {"n_estimators": 25, "random_state": 0, "max_samples": 0.7}
+    if Forest is ExtraTreesClassifier:
+        params["bootstrap"] = True
+    stored = Forest(oob_score=True, **params).fit(X, y)
+    plain = Forest(**params).fit(X, y)
+    probabilities = Forest is not RandomForestRegressor
+    expected = (
+        stored.oob_decision_function_ if probabilities else stored.oob_prediction_
+    )
+    assert fitted_on(plain, X)
+    rebuilt = forest_out_of_bag(plain, X, probabilities=probabilities)
+    np.testing.assert_allclose(rebuilt.reshape(expected.shape), expected, rtol=1e-12)
+    # The same rows shuffled, or other rows of the same length, are refused.
+    order = np.random.default_rng(0).permutation(len(X))
+    assert not fitted_on(plain, X[order])
+    assert not fitted_on(plain, X + 1e-3)
+
+
+def test_oob_labels_auto(regression_split):
+    """'auto' takes a bootstrap forest's out-of-bag outputs on its own rows
+    (also at the end of a Pipeline) and in-sample outputs otherwise."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _, y, _ = regression_split
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    piped = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=20))
+    piped.fit(X, y)
+    boosted = GradientBoostingRegressor(n_estimators=20).fit(X, y)
+    no_bootstrap = RandomForestRegressor(n_estimators=20, bootstrap=False).fit(X, y)
+    order = np.random.default_rng(0).permutation(len(X))
+
+    def used(teacher, X, y, **params):
+        return DistilledRegressor(teacher, **FAST, **params).fit(X, y).teacher_labels_
+
+    assert used(forest, X, y) == "oob"
+    assert used(piped, X, y) == "oob"
+    assert used(forest, X[order], y[order]) == "in_sample"
+    assert used(forest, X[:100], y[:100]) == "in_sample"
+    assert used(boosted, X, y) == "in_sample"
+    assert used(no_bootstrap, X, y) == "in_sample"
+    assert used(lambda X: X[:, 0], X, y) == "in_sample"
+    assert used(RandomForestRegressor(n_estimators=5), X, y, teacher_cv=2) == (
+        "out_of_fold"
+    )
+    # The rebuilt labels reach the loss: the same student as with stored ones.
+    stored = RandomForestRegressor(n_estimators=20, random_state=0, oob_score=True)
+    a = DistilledRegressor(forest, **FAST).fit(X, y).predict(X)
+    b = DistilledRegressor(stored.fit(X, y), **FAST).fit(X, y).predict(X)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_oob_labels_errors(regression_split, forest):
     X, _, y, _ = regression_split
-    plain = forest  # fitted on these rows without oob_score
+    plain = forest  # fitted on these rows without oob_score: rebuilt
+    assert DistilledRegressor(plain, teacher_labels="oob", **FAST).fit(X, y)
+    boosted = GradientBoostingRegressor(n_estimators=10).fit(X, y)
     with pytest.raises(ValueError, match="oob_score=True"):
-        DistilledRegressor(plain, teacher_labels="oob", **FAST).fit(X, y)
+        DistilledRegressor(boosted, teacher_labels="oob", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="oob_score=True"):
         DistilledRegressor(lambda X: X[:, 0], teacher_labels="oob", **FAST).fit(X, y)
-    other_rows = RandomForestRegressor(
-        n_estimators=10, oob_score=True, random_state=0
-    ).fit(X[:100], y[:100])
+    order = np.random.default_rng(0).permutation(len(X))
+    with pytest.raises(ValueError, match="X is not the table the teacher"):
+        DistilledRegressor(plain, teacher_labels="oob", **FAST).fit(X[order], y[order])
+    from sklearn.ensemble import BaggingRegressor
+
+    other_rows = BaggingRegressor(n_estimators=10, oob_score=True, random_state=0)
+    other_rows.fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="for 100 rows but X has"):
         DistilledRegressor(other_rows, teacher_labels="oob", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="choose one"):

@@ -219,11 +219,15 @@ def test_classifier_round_trip_with_string_labels(
     X, _ = diamonds
     proba = string_classifier.predict_proba(X)
     top2 = np.sort(proba, axis=1)[:, -2:]
-    # No near-tie between the two most probable classes: float32 cannot flip it.
-    assert (top2[:, 1] - top2[:, 0]).min() > 1e-4
+    # Labels are compared where the two most probable classes are not tied
+    # within float32 rounding (a near-tie may flip, and that is no error).
+    clear = top2[:, 1] - top2[:, 0] > 1e-4
+    assert clear.mean() > 0.95
     student = exported("classifier", string_classifier, fmt)
     np.testing.assert_array_equal(student.classes_, ["cheap", "dear", "mid"])
-    np.testing.assert_array_equal(student.predict(X), string_classifier.predict(X))
+    np.testing.assert_array_equal(
+        student.predict(X)[clear], string_classifier.predict(X)[clear]
+    )
     assert_close(student.predict_proba(X), proba)
     assert_close(student.predict_proba(X.iloc[[5]]), proba[[5]])
     assert student.predict(X.iloc[:1])[0] == string_classifier.predict(X.iloc[:1])[0]

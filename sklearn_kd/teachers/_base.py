@@ -125,7 +125,7 @@ class Teacher(ABC):
         """
         return None
 
-    def out_of_bag(self, signal: str, n_rows: int) -> np.ndarray:
+    def out_of_bag(self, signal: str, X, *, required: bool = True):
         """The teacher's out-of-bag ``signal`` on the rows it was fitted on.
 
         Each row's output from the members that did not see it in training,
@@ -135,18 +135,29 @@ class Teacher(ABC):
         ----------
         signal : str
             ``"prediction"`` or ``"logits"``.
-        n_rows : int
-            Rows of ``X``; the out-of-bag outputs must have as many.
+        X : array-like of shape (n_samples, n_features)
+            The rows, as given to :meth:`query`; they must be the ones the
+            teacher was fitted on, in the same order.
+        required : bool, default=True
+            Raise when the teacher has no out-of-bag outputs for ``X``; False
+            returns None instead (``teacher_labels='auto'``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs) or None
 
         Raises
         ------
         ValueError
-            If the teacher keeps no out-of-bag outputs, or for another number
-            of rows.
+            If ``required`` and the teacher has no out-of-bag outputs for
+            ``X``.
         """
+        if not required:
+            return None
         raise ValueError(
             f"teacher_labels='oob' needs a bagging ensemble fitted with "
-            f"oob_score=True (oob_prediction_ or oob_decision_function_); the "
+            f"oob_score=True (oob_prediction_ or oob_decision_function_), or a "
+            f"scikit-learn forest fitted with bootstrap=True on these rows; the "
             f"teacher {self.name} has no out-of-bag outputs."
         )
 

@@ -84,18 +84,42 @@ class SklearnTeacher(Teacher):
 
         return split_thresholds(self.estimator, X)
 
-    def out_of_bag(self, signal, n_rows):
+    def out_of_bag(self, signal, X, *, required=True):
         from sklearn.pipeline import Pipeline
 
-        model = _unfrozen(self.estimator)
+        from sklearn_kd.teachers._oob import (
+            fitted_on,
+            forest_out_of_bag,
+            is_bagging_forest,
+        )
+
+        model, Xt = _unfrozen(self.estimator), X
         if isinstance(model, Pipeline):
             # Its transformers map row to row: the final step's out-of-bag
-            # outputs are the Pipeline's.
+            # outputs are the Pipeline's, on the rows as that step sees them.
+            if is_bagging_forest(_unfrozen(model[-1])) or required:
+                Xt = model[:-1].transform(X)
             model = _unfrozen(model[-1])
+        n_rows = X.shape[0]
         name = "oob_prediction_" if signal == PREDICTION else "oob_decision_function_"
         values = getattr(model, name, None)
-        if values is None:
-            return super().out_of_bag(signal, n_rows)
+        forest = is_bagging_forest(model)
+        if forest and not fitted_on(model, Xt):
+            # Checked whether the outputs are stored or rebuilt: out-of-bag
+            # labels for other rows would be wrong labels.
+            if not required:
+                return None
+            raise ValueError(
+                f"teacher_labels='oob': X is not the table the teacher "
+                f"{self.name} was fitted on ({n_rows} rows; its trees' leaves "
+                "count other rows). Out-of-bag outputs label only the rows the "
+                "teacher was fitted on, so pass those rows, in the same order."
+            )
+        if values is None and forest:
+            values = forest_out_of_bag(model, Xt, probabilities=signal != PREDICTION)
+        if values is None or (not forest and not required):
+            # 'auto' uses only what it can check: a forest's rows.
+            return super().out_of_bag(signal, X, required=required)
         values = np.asarray(values, dtype=np.float64)
         values = values.reshape(len(values), -1)
         if len(values) != n_rows:
