@@ -20,7 +20,8 @@ side by side on the same 80/20 split:
   alone buys;
 - ``distilled_outputs``: the new student with bins from the teacher's outputs
   (``binning="outputs"``), what any teacher gets;
-- forest teachers only: ``distilled_oob`` (``teacher_labels="oob"``) and, on
+- forest teachers only: ``distilled_in_sample`` (``teacher_labels="in_sample"``:
+  the forest's in-sample outputs instead of the default's out-of-bag ones) and, on
   sets under 10,000 training rows, ``distilled_cv`` (``teacher_cv=3``, clones
   of the forest fitted on folds).
 
@@ -57,7 +58,6 @@ from _common import (
     RESULTS_DIR,
     TEACHER_NAMES,
     TEACHERS,
-    final_step,
     make_teacher,
     median_ms,
     pickled_bytes,
@@ -83,7 +83,7 @@ MODELS = {
     "scratch_ple": ("PLE MLP from scratch", {"alpha": 1.0, "beta": 0.0}, ()),
     "distilled_none": (
         "distilled (old default)",
-        {"numeric_encoding": "none", **OLD_BUDGET},
+        {"numeric_encoding": "none", "teacher_labels": "in_sample", **OLD_BUDGET},
         TEACHERS,
     ),
     "distilled": ("distilled (new default)", {}, TEACHERS),
@@ -93,7 +93,11 @@ MODELS = {
         {"binning": "outputs"},
         TEACHERS,
     ),
-    "distilled_oob": ("distilled, OOB labels", {"teacher_labels": "oob"}, ("forest",)),
+    "distilled_in_sample": (
+        "distilled, in-sample labels",
+        {"teacher_labels": "in_sample"},
+        ("forest",),
+    ),
     "distilled_cv": ("distilled, teacher_cv=3", {"teacher_cv": 3}, ("forest",)),
 }
 #: teacher_cv refits the forest three times: only on the smaller sets.
@@ -140,8 +144,6 @@ def run_one(name, seed, quick):
     teachers = {}
     for kind in TEACHERS:
         teacher = make_teacher(kind, task, X_train, setting.n_trees, seed)
-        if kind == "forest":
-            final_step(teacher).set_params(oob_score=True)
         start = time.perf_counter()
         teachers[kind] = teacher.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
