@@ -14,7 +14,7 @@ side by side on the same 80/20 split:
 - ``scratch_ple``: the new default student trained from scratch (its
   piecewise-linear bins come from the labels, never from the teacher);
 - ``distilled``: the new default distiller (piecewise-linear encoding, bins from
-  the teacher's split thresholds, up to 300 epochs with early stopping);
+  the teacher's split thresholds, up to 1000 epochs with early stopping);
 - ``distilled_budget``: the new student with the old training budget (the
   same epochs as ``distilled_none``, no early stopping): what the encoding
   alone buys;

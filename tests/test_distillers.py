@@ -754,6 +754,25 @@ def test_early_stopping_auto_decides_on_the_data(regression_split, forest):
     assert forced.fit(X[:150], y[:150]).early_stopping_ is True
 
 
+def test_max_epochs_auto_follows_early_stopping(regression_split, forest):
+    """'auto' caps a fit that stops early at 1000 epochs (it ends far sooner)
+    and trains one without early stopping for 300; an int is taken as given."""
+    X, _, y, _ = regression_split
+    settings = {"batch_size": 64, "random_state": 0}
+    stopped = DistilledRegressor(forest, patience=3, **settings).fit(X, y)
+    assert stopped.early_stopping_ is True
+    assert stopped.student_.max_epochs == 1000
+    assert 3 < len(stopped.history_) < 1000
+    small = DistilledRegressor(forest, hidden_layer_sizes=(8,), **settings)
+    small.fit(X[:100], y[:100])
+    assert small.early_stopping_ is False
+    assert small.student_.max_epochs == len(small.history_) == 300
+    given = DistilledRegressor(forest, max_epochs=7, **settings).fit(X, y)
+    assert given.student_.max_epochs == 7
+    with pytest.raises(ValueError, match="max_epochs"):
+        DistilledRegressor(forest, max_epochs="many").fit(X, y)
+
+
 def test_early_stopping_auto_needs_two_rows_per_class(classification_split):
     X, _, y, _ = classification_split
     y = y.copy()

@@ -168,12 +168,32 @@ def make_student_net(
         # The multi-tensor Adam: one kernel launch per step for all parameters
         # instead of one per tensor (torch picks the loop on CPU by default).
         optimizer__foreach=True,
-        max_epochs=est.max_epochs,
+        max_epochs=resolve_max_epochs(est.max_epochs, early_stopping),
         batch_size=est.batch_size,
         train_split=train_split,
         callbacks=callbacks,
         **module_params,
     )
+
+
+#: max_epochs='auto': the cap with early stopping (a safety net: the
+#: validation loss ends training) and without it (the number of epochs).
+AUTO_MAX_EPOCHS = {True: 1000, False: 300}
+
+
+def resolve_max_epochs(setting, early_stopping: bool) -> int:
+    """The default student's epochs: ``setting``, or for ``'auto'`` 1000 with
+    early stopping and 300 without.
+
+    With early stopping the cap only bounds a fit whose validation loss keeps
+    improving: on the benchmark, 300 cut off every Yogurt fit (about 7 steps
+    an epoch) while it still improved (accuracy 0.841 -> 0.853 and fidelity
+    0.894 -> 0.915 with the boosting teacher once it could run to epoch 495),
+    and left every fit that stopped by itself unchanged.
+    """
+    if setting == "auto":
+        return AUTO_MAX_EPOCHS[bool(early_stopping)]
+    return int(setting)
 
 
 #: Labelled rows from which early_stopping='auto' holds out a validation set.
