@@ -48,8 +48,9 @@ def is_bagging_forest(model) -> bool:
     )
 
 
-def _as_tree_input(X) -> np.ndarray:
-    """``X`` as the trees take it: a float32 array (NaN kept)."""
+def as_tree_input(X) -> np.ndarray:
+    """``X`` as the trees take it: a float32 array (NaN kept); an array that
+    already is one is returned as it is."""
     if hasattr(X, "to_numpy"):
         X = X.to_numpy()
     if hasattr(X, "toarray"):
@@ -72,7 +73,7 @@ def fitted_on(forest, X) -> bool:
     bool
         False as soon as one checked tree's leaves disagree with ``X``.
     """
-    X = _as_tree_input(X)
+    X = as_tree_input(X)
     if X.ndim != 2 or X.shape[1] != forest.n_features_in_:
         return False
     samples = forest.estimators_samples_
@@ -108,7 +109,7 @@ def forest_out_of_bag(forest, X, probabilities: bool) -> np.ndarray:
     ndarray of shape (n_samples, n_outputs)
         Float64; NaN on a row that every tree drew.
     """
-    X = _as_tree_input(X)
+    X = as_tree_input(X)
     n = len(X)
     width = len(forest.classes_) if probabilities else 1
     total = np.zeros((n, width))

@@ -88,6 +88,7 @@ class SklearnTeacher(Teacher):
         from sklearn.pipeline import Pipeline
 
         from sklearn_kd.teachers._oob import (
+            as_tree_input,
             fitted_on,
             forest_out_of_bag,
             is_bagging_forest,
@@ -104,6 +105,8 @@ class SklearnTeacher(Teacher):
         name = "oob_prediction_" if signal == PREDICTION else "oob_decision_function_"
         values = getattr(model, name, None)
         forest = is_bagging_forest(model)
+        if forest:
+            Xt = as_tree_input(Xt)  # once, for the check and the outputs
         if forest and not fitted_on(model, Xt):
             # Checked whether the outputs are stored or rebuilt: out-of-bag
             # labels for other rows would be wrong labels.
