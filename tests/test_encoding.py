@@ -405,6 +405,8 @@ def test_oob_labels_auto(regression_split):
     a = DistilledRegressor(forest, **FAST).fit(X, y).predict(X)
     b = DistilledRegressor(stored.fit(X, y), **FAST).fit(X, y).predict(X)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    in_sample = DistilledRegressor(forest, teacher_labels="in_sample", **FAST)
+    assert not np.allclose(a, in_sample.fit(X, y).predict(X), rtol=1e-3)
 
 
 def test_oob_labels_errors(regression_split, forest):
