@@ -413,7 +413,9 @@ class _BaseDistiller(
         outputs (per route checkpoint, out of bag or out of fold as asked),
         then what the terms compute themselves (derivatives, features)."""
         start = time.perf_counter()
-        self.teacher_labels_ = "out_of_fold" if self.teacher_cv else "in_sample"
+        self.teacher_labels_ = (
+            "out_of_fold" if self.teacher_cv is not None else "in_sample"
+        )
         self._query_teacher_signals(run)
         self.teacher_query_seconds_ = time.perf_counter() - start
 

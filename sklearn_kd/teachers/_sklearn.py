@@ -94,34 +94,37 @@ class SklearnTeacher(Teacher):
             is_bagging_forest,
         )
 
-        model, Xt = _unfrozen(self.estimator), X
-        if isinstance(model, Pipeline):
-            # Its transformers map row to row: the final step's out-of-bag
-            # outputs are the Pipeline's, on the rows as that step sees them.
-            if is_bagging_forest(_unfrozen(model[-1])) or required:
-                Xt = model[:-1].transform(X)
-            model = _unfrozen(model[-1])
+        model = _unfrozen(self.estimator)
+        # A Pipeline's transformers map row to row: its final step's
+        # out-of-bag outputs are the Pipeline's.
+        final = _unfrozen(model[-1]) if isinstance(model, Pipeline) else model
+        forest = is_bagging_forest(final)
+        if not forest and not required:
+            # 'auto' uses only what it can check: a forest's rows.
+            return None
         n_rows = X.shape[0]
         name = "oob_prediction_" if signal == PREDICTION else "oob_decision_function_"
-        values = getattr(model, name, None)
-        forest = is_bagging_forest(model)
+        values = getattr(final, name, None)
         if forest:
-            Xt = as_tree_input(Xt)  # once, for the check and the outputs
-        if forest and not fitted_on(model, Xt):
-            # Checked whether the outputs are stored or rebuilt: out-of-bag
-            # labels for other rows would be wrong labels.
-            if not required:
-                return None
-            raise ValueError(
-                f"teacher_labels='oob': X is not the table the teacher "
-                f"{self.name} was fitted on ({n_rows} rows; its trees' leaves "
-                "count other rows). Out-of-bag outputs label only the rows the "
-                "teacher was fitted on, so pass those rows, in the same order."
-            )
-        if values is None and forest:
-            values = forest_out_of_bag(model, Xt, probabilities=signal != PREDICTION)
-        if values is None or (not forest and not required):
-            # 'auto' uses only what it can check: a forest's rows.
+            # The rows as the forest sees them, once for the check and the
+            # outputs; checked whether the outputs are stored or rebuilt:
+            # out-of-bag labels for other rows would be wrong labels.
+            Xt = as_tree_input(model[:-1].transform(X) if final is not model else X)
+            if not fitted_on(final, Xt):
+                if not required:
+                    return None
+                raise ValueError(
+                    f"teacher_labels='oob': X is not the table the teacher "
+                    f"{self.name} was fitted on ({n_rows} rows; its trees' leaves "
+                    "count other rows). Out-of-bag outputs label only the rows "
+                    "the teacher was fitted on, so pass those rows, in the same "
+                    "order."
+                )
+            if values is None:
+                values = forest_out_of_bag(
+                    final, Xt, probabilities=signal != PREDICTION
+                )
+        if values is None:
             return super().out_of_bag(signal, X, required=required)
         values = np.asarray(values, dtype=np.float64)
         values = values.reshape(len(values), -1)
