@@ -14,10 +14,14 @@ side by side on the same 80/20 split:
 - ``scratch_ple``: the new default student trained from scratch (its
   piecewise-linear bins come from the labels, never from the teacher);
 - ``distilled``: the new default distiller (piecewise-linear encoding, bins from
-  the teacher's split thresholds, up to 1000 epochs with early stopping);
+  the teacher's split thresholds, 8, 16, 32 or 64 a column as the validation
+  loss chooses, up to 1000 epochs with early stopping);
 - ``distilled_budget``: the new student with the old training budget (the
   same epochs as ``distilled_none``, no early stopping): what the encoding
   alone buys;
+- ``distilled_rows``: the new default with one bin count set by the size of
+  the data (one per 50 training rows, 8 to 32: ``n_bins='auto'`` before it
+  chose between 8, 16, 32 and 64 on the validation rows), one training;
 - ``distilled_outputs``: the new student with bins from the teacher's outputs
   (``binning="outputs"``), what any teacher gets;
 - forest teachers only: ``distilled_in_sample`` (``teacher_labels="in_sample"``:
@@ -69,10 +73,14 @@ from report import gap_closed
 from run import SETTINGS, deployed, epochs_for
 
 from sklearn_kd import DistilledClassifier, DistilledRegressor
+from sklearn_kd.students._bins import auto_n_bins
 
 #: The training budget before this change, in run.py's words: ``epochs_for``
 #: epochs (filled in per data set) and no early stopping.
 OLD_BUDGET = {"max_epochs": None, "early_stopping": False}
+#: Stands for the bins per column that ``n_bins='auto'`` gave before it chose
+#: between counts on the validation rows: one per 50 training rows, 8 to 32.
+BINS_BY_ROWS = "by rows"
 #: name -> (label, distiller parameters, teachers it applies to)
 MODELS = {
     "scratch_none": (
@@ -88,6 +96,11 @@ MODELS = {
     ),
     "distilled": ("distilled (new default)", {}, TEACHERS),
     "distilled_budget": ("distilled, old budget", OLD_BUDGET, TEACHERS),
+    "distilled_rows": (
+        "distilled, n_bins by rows",
+        {"n_bins": BINS_BY_ROWS},
+        TEACHERS,
+    ),
     "distilled_outputs": (
         "distilled, bins from outputs",
         {"binning": "outputs"},
@@ -168,6 +181,8 @@ def run_one(name, seed, quick):
                 teacher = make_teacher(kind, task, X_train, setting.n_trees, seed)
             if "max_epochs" in params:
                 params = {**params, "max_epochs": epochs}
+            if params.get("n_bins") == BINS_BY_ROWS:
+                params = {**params, "n_bins": auto_n_bins(len(y_train))}
             start = time.perf_counter()
             model = Distiller(teacher, **{**budget, **params}).fit(X_train, y_train)
             fit_s = time.perf_counter() - start
@@ -181,6 +196,7 @@ def run_one(name, seed, quick):
             entry["score"] = score(task, y_test, pred)
             entry["size_bytes"] = pickled_bytes(deployed(model))
             entry["bins_source"] = model.bins_source_
+            entry["n_bins"] = model.n_bins_
             entry["inputs"] = int(model.student_.module_.layers.hidden_1[0].in_features)
             entry.update(
                 numeric_latency(
@@ -262,6 +278,8 @@ def summarise(runs):
                 else None,
                 "score_spread": float(np.ptp([s["score"] for s in seeds.values()])),
                 "bins_source": next(iter(seeds.values())).get("bins_source"),
+                # Bins per column in each seed (what n_bins='auto' kept).
+                "n_bins": [s.get("n_bins") for _, s in sorted(seeds.items())],
             }
         )
     return out
@@ -307,6 +325,8 @@ def verdict(summary):
         f"Fidelity above the new scratch student's: {sum(fid_above)} of "
         f"{len(pairs)} pairs."
     )
+    if all((*p, "distilled_rows") in cells for p in pairs):
+        lines.append(bins_choice(cells, pairs, gapped))
     worse = [
         f"{d}/{t}"
         for d, t in pairs
@@ -324,6 +344,31 @@ def verdict(summary):
     )
     lines += costs(cells, pairs)
     return lines
+
+
+def bins_choice(cells, pairs, gapped):
+    """What choosing ``n_bins`` on the validation rows buys over one count by
+    the size of the data: median score and fidelity, pair by pair."""
+    d_score = {
+        p: cells[(*p, "distilled")]["score"] - cells[(*p, "distilled_rows")]["score"]
+        for p in pairs
+    }
+    d_fid = {
+        p: cells[(*p, "distilled")]["fidelity"]
+        - cells[(*p, "distilled_rows")]["fidelity"]
+        for p in pairs
+    }
+    gap_scores = [d_score[p] for p in gapped]
+    return (
+        "n_bins chosen on the validation rows against one count by rows: score "
+        f"higher on {sum(v > 0 for v in d_score.values())}, lower on "
+        f"{sum(v < 0 for v in d_score.values())} of {len(pairs)} pairs (on the "
+        f"gap pairs {sum(v > 0 for v in gap_scores)} higher, "
+        f"{sum(v < 0 for v in gap_scores)} lower, mean "
+        f"{np.mean(gap_scores):+.4f}); fidelity higher on "
+        f"{sum(v > 0 for v in d_fid.values())}, lower on "
+        f"{sum(v < 0 for v in d_fid.values())}."
+    )
 
 
 def costs(cells, pairs):
@@ -348,6 +393,16 @@ def costs(cells, pairs):
         f"Fit time, new default over old (median per pair): {np.median(fit):.2f}x "
         f"({min(fit):.2f}x to {max(fit):.2f}x).",
     ]
+
+
+def bins_cell(row):
+    """Where the bins came from and, per seed, how many a column."""
+    if not row.get("bins_source"):
+        return ""
+    counts = [c for c in row.get("n_bins") or [] if c is not None]
+    return row["bins_source"] + (
+        f" ({'/'.join(str(c) for c in counts)})" if counts else ""
+    )
 
 
 def markdown(result):
@@ -387,7 +442,7 @@ def markdown(result):
             f"{f(None if r['size_bytes'] is None else r['size_bytes'] / 1e3, ',.1f')}"
             f" | {f(r['predict_over_forward'], '.2f')} | {f(r['epochs_run'], '.0f')}"
             f" | {f(r['fit_s'], '.2f')} | "
-            f"{r['bins_source'] or ''} |"
+            f"{bins_cell(r)} |"
         )
     out += [
         "",
@@ -395,7 +450,9 @@ def markdown(result):
         "scratch), scratch being the old student from scratch; n/a where the "
         "teacher does not lead in every seed. Size: the pickled preprocessor and "
         "network. 1 row / forward: `predict` on a one-row numeric array over a "
-        "bare forward of the same module on a ready tensor (numeric sets only).",
+        "bare forward of the same module on a ready tensor (numeric sets only). "
+        "Bins: their source and, per seed, the bins per column (for the new "
+        "default, the count its validation loss chose).",
     ]
     return "\n".join(out) + "\n"
 

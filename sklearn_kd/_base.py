@@ -50,7 +50,7 @@ from sklearn_kd._utils import (
 from sklearn_kd.augmentation import make_transfer_set
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import TensorDataset
-from sklearn_kd.students._bins import BIN_SOURCES
+from sklearn_kd.students._bins import AUTO_BIN_CANDIDATES, BIN_SOURCES, auto_n_bins
 from sklearn_kd.students._build import (
     check_hidden_layer_sizes,
     check_student_widths,
@@ -458,9 +458,18 @@ class _BaseDistiller(
         )
 
     def _choose_encoding(self, run: _FitRun) -> None:
-        """``encoding_`` and ``bins_source_`` of the default student, the
-        resolved ``early_stopping_`` and the training ``device_``."""
-        self.encoding_, self.bins_source_ = self._encoding_spec(
+        """``encoding_`` and ``bins_source_`` of the default student (the
+        candidate encodings ``n_bins='auto'`` will train), the resolved
+        ``early_stopping_`` and the training ``device_``."""
+        self.early_stopping_ = resolve_early_stopping(
+            self.early_stopping,
+            run.y_train,
+            stratified=self._task == "classification",
+            scheduled=isinstance(run.adapter, TeacherRoute),
+            validation_fraction=self.validation_fraction,
+        )
+        counts = self._bin_counts()
+        specs, self.bins_source_ = self._encoding_spec(
             run.adapter,
             run.X,
             run.Xs,
@@ -469,7 +478,24 @@ class _BaseDistiller(
             bool(run.active),
             run.seed,
             store=run.store,
+            n_bins=counts,
         )
+        run.encodings = []
+        # specs is None for a student of your own: nothing to encode.
+        for count, spec in zip(counts, specs or [], strict=specs is not None):
+            # The cap on the first layer's inputs (or a column with few
+            # thresholds) can give two counts the same bins: train them once.
+            if all(spec != kept for _, kept in run.encodings):
+                run.encodings.append((count, spec))
+        self.encoding_ = run.encodings[0][1] if run.encodings else None
+        self.n_bins_ = None
+        if self.bins_source_:
+            count = run.encodings[0][0]
+            if count == "auto":
+                # The rows the bins were fit on: the labelled ones for 'labels'.
+                rows = run.y_train if self.bins_source_ == "labels" else run.Xs
+                count = auto_n_bins(len(rows))
+            self.n_bins_ = count
         if self.encoding_ is None and np.isnan(run.Xs).any():
             j = int(np.flatnonzero(np.isnan(run.Xs).any(axis=0))[0])
             raise ValueError(
@@ -478,14 +504,19 @@ class _BaseDistiller(
                 "default student (student=None) encodes them. Impute them for a "
                 "student of your own, for example with sklearn.impute.SimpleImputer."
             )
-        self.early_stopping_ = resolve_early_stopping(
-            self.early_stopping,
-            run.y_train,
-            stratified=self._task == "classification",
-            scheduled=isinstance(run.adapter, TeacherRoute),
-            validation_fraction=self.validation_fraction,
-        )
         self.device_ = run.device
+
+    def _bin_counts(self) -> list:
+        """The bins per column to train students with: ``n_bins``; for
+        ``'auto'``, every count of ``AUTO_BIN_CANDIDATES`` when a validation
+        set can choose between them, else ``'auto'`` (one count by the size
+        of the data, :func:`~sklearn_kd.students._bins.auto_n_bins`)."""
+        if self.n_bins != "auto":
+            return [self.n_bins]
+        piecewise = self.student is None and self.numeric_encoding == "piecewise_linear"
+        if self.early_stopping_ and piecewise:
+            return list(AUTO_BIN_CANDIDATES)
+        return ["auto"]
 
     def _pack_tensors(self, run: _FitRun) -> None:
         """One :class:`TensorDataset` on the device: the student's input, the
@@ -539,7 +570,40 @@ class _BaseDistiller(
         )
 
     def _train(self, run: _FitRun) -> None:
-        """Build the skorch net and train it (seeded); ``student_``, ``history_``."""
+        """Train the student (seeded); ``student_``, ``history_``.
+
+        With several candidate encodings (``n_bins='auto'``), one student is
+        trained on each, from the same seed and on the same validation rows,
+        and the one with the lowest validation loss is kept; ``n_bins_`` and
+        ``n_bins_search_`` say which and why.
+        """
+        from sklearn_kd.students._progress import say
+
+        self.n_bins_search_ = None
+        if len(run.encodings) < 2:
+            net = self._train_student(run)
+        else:
+            losses, best = {}, None
+            for i, (count, spec) in enumerate(run.encodings):
+                self.encoding_ = spec
+                if i:
+                    # Fresh learned parts of the terms for each student.
+                    self._build_objective(run)
+                candidate = self._train_student(run)
+                losses[count] = float(np.min(candidate.history[:, "valid_loss"]))
+                if self.verbose:
+                    say(f"n_bins={count}: best validation loss {losses[count]:.5g}")
+                if best is None or losses[count] < best[0]:
+                    best = (losses[count], count, spec, candidate, run.objective)
+            _, self.n_bins_, self.encoding_, net, run.objective = best
+            self.n_bins_search_ = losses
+            if self.verbose:
+                say(f"kept the student with n_bins={self.n_bins_}")
+        self.student_ = net
+        self.history_ = net.history
+
+    def _train_student(self, run: _FitRun) -> NeuralNet:
+        """Build one skorch net on ``encoding_`` and train it (seeded)."""
         callbacks = []
         if run.routes is not None:
             routes = {k: v.to(run.device) for k, v in run.routes.items()}
@@ -571,8 +635,7 @@ class _BaseDistiller(
             # again). DistillationNet lets KeyboardInterrupt through.
             net.partial_fit(run.dataset, run.y_tensor.cpu())
         net.module_.eval()
-        self.student_ = net
-        self.history_ = net.history
+        return net
 
     def _make_inference_copy(self, run: _FitRun) -> None:
         """``_inference_module_``: the float64 copy that ``predict`` runs."""

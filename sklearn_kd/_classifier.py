@@ -117,9 +117,15 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
     n_bins : int >= 2 or 'auto', default='auto'
         Piecewise-linear bins per numeric column, on average: with bins from
         a tree teacher's splits, the columns it uses most get more (an id
-        column a forest splits on everywhere may get dozens). ``'auto'`` takes
-        about one bin per 50 training rows, between 8 and 32. Either way the
-        encoded columns together give the first layer at most 256 inputs.
+        column a forest splits on everywhere may get dozens). ``'auto'``, when
+        training holds out a validation set (``early_stopping_``): one student
+        for each of 8, 16, 32 and 64 bins (the same seed, the same validation
+        rows; counts that give the same bins are trained once), and the one
+        with the lowest validation loss is kept; no count wins on every table,
+        and this costs up to four trainings. Without a validation set,
+        ``'auto'`` takes about one bin per 50 training rows, between 8 and 32.
+        Either way the first layer gets at most 256 inputs, encoded or not
+        (at least two bins a column); ``n_bins_`` says which count was used.
     binning : {'auto', 'splits', 'outputs', 'quantile'}, default='auto'
         Where the bin edges come from. ``'splits'``: the thresholds a tree
         ensemble teacher splits each column on (scikit-learn forests, extra
@@ -231,6 +237,13 @@ class DistilledClassifier(ClassifierMixin, _ClassificationOutputs, _BaseDistille
         thresholds, a tree on the teacher's outputs, a tree on the labels
         (a student trained from scratch), or quantiles; None when no column
         is binned.
+    n_bins_ : int or None
+        The bins per numeric column the kept student was trained with (before
+        the cap of 256 inputs); None when no column is binned.
+    n_bins_search_ : dict of int to float or None
+        For ``n_bins='auto'`` with a validation set: each count tried and the
+        best validation loss of its student; None when one student was
+        trained.
     teacher_labels_ : {'oob', 'in_sample', 'out_of_fold'}
         What labelled the training rows for the distillation terms: out-of-bag
         outputs, in-sample outputs, or out-of-fold outputs (``teacher_cv``).

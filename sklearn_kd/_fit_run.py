@@ -42,6 +42,7 @@ class _FitRun:
     dataset: Any = None
     y_tensor: torch.Tensor | None = None
     objective: Any = None
+    encodings: list = field(default_factory=list)
 
 
 def fitted_keys(est) -> list:

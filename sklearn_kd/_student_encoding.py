@@ -21,8 +21,17 @@ class _StudentEncoding:
     """Mixin of the distillers: the ``EncodingSpec`` of the default student."""
 
     def _encoding_spec(
-        self, adapter, X, Xs, signals, y_train, distilling: bool, seed, store=None
-    ) -> tuple[EncodingSpec | None, str | None]:
+        self,
+        adapter,
+        X,
+        Xs,
+        signals,
+        y_train,
+        distilling: bool,
+        seed,
+        store=None,
+        n_bins=None,
+    ) -> tuple[list[EncodingSpec] | None, str | None]:
         """The default student's encoding and where its bins came from.
 
         Parameters
@@ -44,11 +53,14 @@ class _StudentEncoding:
         store : callable, default=None
             The fit's teacher store (``memory``): the teacher's split
             thresholds are cached in it like its outputs.
+        n_bins : sequence of (int or 'auto'), default=None
+            The bin counts to build an encoding for; None: ``self.n_bins``.
 
         Returns
         -------
-        spec : EncodingSpec or None
-            None for a student that is not the default MLP.
+        specs : list of EncodingSpec or None
+            One encoding per entry of ``n_bins``; None for a student that is
+            not the default MLP.
         source : str or None
             ``'splits'``, ``'outputs'``, ``'labels'``, ``'quantile'``, or
             None when nothing is binned.
@@ -80,20 +92,23 @@ class _StudentEncoding:
             # Target-aware bins from the labels (Gorishniy et al.'s tree-based
             # bins), on the labelled rows.
             target, rows = self._label_bin_target(y_train), len(y_train)
-        spec = encoding_spec(
-            Xs[:rows],
-            kind=kind,
-            candidates=self._numeric_inputs(Xs),
-            n_bins=self.n_bins,
-            source="outputs" if source == "labels" else source,
-            splits=splits,
-            target=target,
-            random_state=seed,
-            # Missing values anywhere in the transfer set get their indicator.
-            missing=tuple(missing_value_columns(Xs)),
-        )
-        binned = kind == "piecewise_linear" and bool(spec.columns)
-        return spec, source if binned else None
+        specs = [
+            encoding_spec(
+                Xs[:rows],
+                kind=kind,
+                candidates=self._numeric_inputs(Xs),
+                n_bins=count,
+                source="outputs" if source == "labels" else source,
+                splits=splits,
+                target=target,
+                random_state=seed,
+                # Missing values anywhere in the transfer set get their indicator.
+                missing=tuple(missing_value_columns(Xs)),
+            )
+            for count in (n_bins if n_bins is not None else [self.n_bins])
+        ]
+        binned = kind == "piecewise_linear" and bool(specs[0].columns)
+        return specs, source if binned else None
 
     def _numeric_inputs(self, Xs) -> list[int]:
         """Student inputs that hold numbers rather than one-hot codes."""

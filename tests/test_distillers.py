@@ -405,9 +405,11 @@ def test_pipeline_teacher_reads_string_columns(diamonds):
     def error(pred):
         return np.mean((pred - target) ** 2)
 
-    # Measured over random_state 0, 1, 2: distilled 0.0079-0.0087, scratch
-    # 0.0122-0.0134, linear (least squares on the teacher's outputs) 0.0125.
-    assert error(model.predict(X)) < 0.8 * error(scratch.predict(X))
+    # Measured over random_state 0, 1, 2: distilled 0.0080-0.0083, scratch
+    # 0.0090-0.0100 (each with the bins its own validation loss chose; the
+    # distilled one 0.83-0.90 of the scratch one's), linear (least squares on
+    # the teacher's outputs) 0.0125.
+    assert error(model.predict(X)) < 0.93 * error(scratch.predict(X))
     assert error(model.predict(X)) < 0.8 * error(linear.predict(X))
 
 
@@ -538,14 +540,24 @@ def test_history_records_each_term_per_epoch(regression_split, forest):
 
 
 def test_verbose_prints_per_term_losses(regression_split, forest, capsys):
-    """verbose=1 prints one row per epoch with the per-term columns."""
+    """verbose=1 prints one row per epoch with the per-term columns; with
+    n_bins='auto' one block per student tried, each with its validation loss,
+    and which was kept."""
     X_train, _, y_train, _ = regression_split
-    DistilledRegressor(forest, verbose=1, **{**FAST, "max_epochs": 2}).fit(
-        X_train, y_train
-    )
+    settings = {**FAST, "max_epochs": 2}
+    DistilledRegressor(forest, verbose=1, n_bins=16, **settings).fit(X_train, y_train)
     out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
     assert "train_hp" in out and "train_task" in out
     assert len([line for line in out.splitlines() if line.strip().startswith("2")]) == 1
+    model = DistilledRegressor(forest, verbose=1, **settings).fit(X_train, y_train)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    tried = model.n_bins_search_
+    assert len(tried) > 1
+    epoch_rows = [line for line in out.splitlines() if line.strip().startswith("2/2")]
+    assert len(epoch_rows) == len(tried)
+    for count, loss in tried.items():
+        assert f"n_bins={count}: best validation loss {loss:.5g}" in out
+    assert f"kept the student with n_bins={model.n_bins_}" in out
 
 
 def test_early_stopping_stops_and_restores(regression_split, forest, monkeypatch):

@@ -221,6 +221,39 @@ def test_edge_cases_fit_and_predict_finite():
     assert np.isfinite(model.predict(odd)).all()
 
 
+def test_n_bins_auto_keeps_the_student_with_the_lowest_validation_loss(step_data):
+    """With a validation set, 'auto' trains one student per bin count and
+    keeps the best on the validation rows: the very student that count alone
+    gives. Counts that give the same bins train once; without a validation
+    set one student is sized by the rows."""
+    X, y = step_data
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    model = DistilledRegressor(forest, **FAST).fit(X, y)
+    search = model.n_bins_search_
+    assert model.early_stopping_ and set(search) <= {8, 16, 32, 64}
+    assert len(search) >= 3
+    assert model.n_bins_ == min(search, key=search.get)
+    assert np.min(model.history_[:, "valid_loss"]) == search[model.n_bins_]
+    losses = list(search.values())
+    assert len(set(losses)) == len(losses)  # each count trained another student
+    alone = DistilledRegressor(forest, n_bins=model.n_bins_, **FAST).fit(X, y)
+    assert alone.n_bins_search_ is None and alone.n_bins_ == model.n_bins_
+    assert alone.encoding_ == model.encoding_
+    np.testing.assert_array_equal(alone.predict(X), model.predict(X))
+    # Small boosted trees split on a handful of thresholds: 32 and 64 bins
+    # give the same encoding as a smaller count, trained once.
+    small_trees = GradientBoostingRegressor(
+        n_estimators=12, max_depth=2, random_state=0
+    ).fit(X, y)
+    few = DistilledRegressor(small_trees, **FAST).fit(X, y)
+    assert 8 in few.n_bins_search_ and 64 not in few.n_bins_search_
+    # No validation set: one student, about one bin per 50 rows.
+    single = DistilledRegressor(forest, early_stopping=False, **FAST).fit(X, y)
+    assert single.n_bins_search_ is None and single.n_bins_ == len(X) // 50
+    none = DistilledRegressor(forest, numeric_encoding="none", **FAST).fit(X, y)
+    assert none.n_bins_ is None and none.n_bins_search_ is None
+
+
 def test_encoded_width_stays_small():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 40))
@@ -229,6 +262,20 @@ def test_encoded_width_stays_small():
     widths = [len(e) - 1 for e in model.encoding_.edges]
     assert sum(widths) <= 256
     assert max(widths) <= 6
+    # One-hot strings count too: 100 of them leave 156 inputs to the bins.
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=3000),
+            "b": rng.normal(size=3000),
+            "code": [f"c{i % 100}" for i in range(3000)],
+        }
+    )
+    wide = DistilledRegressor(
+        lambda Z: Z["a"].to_numpy() + Z["b"].to_numpy(), n_bins=200, **FAST
+    ).fit(frame, frame["a"] + frame["b"])
+    first = wide.student_.module_.layers.hidden_1[0].in_features
+    assert first <= 256
+    assert [len(e) - 1 for e in wide.encoding_.edges] == [78, 78]
 
 
 def test_grid_search_over_the_encoding(step_data):

@@ -65,7 +65,7 @@ def test_deployed_student_holds_no_teacher(fitted_regressor):
     """The pickle has no forest in it and is a tiny fraction of the distiller's."""
     blob = pickle.dumps(fitted_regressor.to_deployable())
     assert b"RandomForest" not in blob and b"DecisionTree" not in blob
-    assert len(blob) * 50 < len(pickle.dumps(fitted_regressor))
+    assert len(blob) * 30 < len(pickle.dumps(fitted_regressor))
     assert not hasattr(fitted_regressor.to_deployable(), "teacher_")
 
 
@@ -277,12 +277,12 @@ def test_onnx_graph_takes_documented_inputs(exported, fitted_regressor, diamonds
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exported_files_hold_no_teacher(fmt, exported, fitted_regressor):
-    """Exported from the distiller, which holds a forest: a few tens of kB, the
-    network and its metadata only."""
+    """Exported from the distiller, which holds a forest: the network and its
+    metadata only (about 100 kB for a student with 184 inputs)."""
     exported("diamonds", fitted_regressor, fmt)
     blob = exported.path("diamonds", fmt).read_bytes()
-    assert len(blob) < 100_000
-    assert len(blob) * 50 < len(pickle.dumps(fitted_regressor))
+    assert len(blob) < 150_000
+    assert len(blob) * 30 < len(pickle.dumps(fitted_regressor))
     assert b"RandomForest" not in blob and b"DecisionTree" not in blob
 
 

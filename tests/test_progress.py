@@ -46,7 +46,11 @@ def _epoch_rows(out, total):
 
 
 def test_verbose_1_with_early_stopping(data, capsys):
-    model = _fit(data, max_epochs=60, patience=2, early_stopping=True, lr=0.05)
+    # One count of bins: one student, one log (n_bins='auto' would train one
+    # per count; test_distillers checks that log).
+    model = _fit(
+        data, max_epochs=60, patience=2, early_stopping=True, lr=0.05, n_bins=16
+    )
     out = capsys.readouterr().out
     n = len(model.history_)
     assert n < 60, "the fixture must stop early"
@@ -107,7 +111,7 @@ def test_verbose_1_student_from_scratch(data, capsys):
     """A fitted teacher is not fitted again; alpha=1, beta=0 queries nothing."""
     X, y = data
     teacher = Ridge().fit(X, y)
-    _fit(data, teacher=teacher, alpha=1.0, beta=0.0, max_epochs=2)
+    _fit(data, teacher=teacher, alpha=1.0, beta=0.0, max_epochs=2, n_bins=16)
     out = capsys.readouterr().out
     assert "fitting" not in out
     assert "the teacher is not queried" in out
@@ -163,7 +167,7 @@ class _Terminal(io.StringIO):
 def test_verbose_2_on_a_terminal_shows_one_bar_over_the_epochs(data, monkeypatch):
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
-    _fit(data, verbose=2, max_epochs=3, early_stopping=True, patience=5)
+    _fit(data, verbose=2, max_epochs=3, early_stopping=True, patience=5, n_bins=16)
     out = terminal.getvalue()
     # One bar over the 3 epochs (not over the batches), cleared at the end.
     assert re.search(r"training: +\d+%.*\| ?[0-3]/3 ", out)

@@ -135,8 +135,14 @@ def encoding_step(est):
         spec = getattr(est, "encoding_", None)
         if spec is None or not spec.columns:
             return "no column binned"
-        n_bins = sum(len(edges) - 1 for edges in spec.edges)
         source = _BIN_SOURCES.get(est.bins_source_, est.bins_source_)
+        if est.n_bins == "auto" and est.early_stopping_:
+            # Several students follow, one per bin count (_train says which).
+            return (
+                f"{len(spec.columns)} columns, bins from {source}: a student for "
+                "each count of bins, the best on the validation rows kept"
+            )
+        n_bins = sum(len(edges) - 1 for edges in spec.edges)
         return f"{len(spec.columns)} columns on {n_bins} bins from {source}"
 
     return "binning the student's numeric columns...", outcome
