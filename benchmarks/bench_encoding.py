@@ -34,7 +34,8 @@ predictions, or agreement), gap closed (share of the teacher's lead over
 ``scratch_none``), deployed size, single-row ``predict`` on a numeric array
 against a bare forward of the same module (encoding included), and fit time.
 
-Run ``python benchmarks/bench_encoding.py`` (about 30 minutes on 2 cores);
+Run ``python benchmarks/bench_encoding.py`` (about 50 minutes on 2 cores for
+the nine sets other than diamonds, which adds about 35);
 ``--quick`` for a smoke run; ``--datasets a,b`` for some sets.
 """
 
