@@ -130,7 +130,7 @@ def deploy(distiller, *, device="cpu"):
     >>> deployed = student.to_deployable()
     >>> bool((deployed.predict(X) == student.predict(X)).all())
     True
-    >>> len(pickle.dumps(deployed)) < len(pickle.dumps(forest)) / 10
+    >>> len(pickle.dumps(deployed)) < len(pickle.dumps(forest)) / 5
     True
     """
     check_is_fitted(distiller)
