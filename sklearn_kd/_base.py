@@ -41,20 +41,18 @@ from sklearn_kd._params import _DistillerParams, term_pairs
 from sklearn_kd._preprocessing import categorical_columns, make_auto_preprocessor
 from sklearn_kd._queries import _TeacherQueries
 from sklearn_kd._student_encoding import _StudentEncoding
+from sklearn_kd._training import _StudentTraining
 from sklearn_kd._utils import (
     draw_seed,
     is_dataframe,
     resolve_device,
-    torch_seeded,
 )
 from sklearn_kd.augmentation import make_transfer_set
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import TensorDataset
-from sklearn_kd.students._bins import AUTO_BIN_CANDIDATES, BIN_SOURCES, auto_n_bins
+from sklearn_kd.students._bins import BIN_SOURCES, auto_n_bins
 from sklearn_kd.students._build import (
     check_hidden_layer_sizes,
-    check_student_widths,
-    make_student_net,
     resolve_early_stopping,
 )
 from sklearn_kd.students._encoding import ENCODINGS
@@ -65,13 +63,14 @@ from sklearn_kd.teachers._resolve import (
     teacher_allows_sparse,
     teacher_members,
 )
-from sklearn_kd.teachers._route import RouteSchedule, TeacherRoute
+from sklearn_kd.teachers._route import TeacherRoute
 
 
 class _BaseDistiller(
     _DistillerParams,
     _TeacherQueries,
     _StudentEncoding,
+    _StudentTraining,
     _StudentInference,
     BaseEstimator,
     ABC,
@@ -506,18 +505,6 @@ class _BaseDistiller(
             )
         self.device_ = run.device
 
-    def _bin_counts(self) -> list:
-        """The bins per column to train students with: ``n_bins``; for
-        ``'auto'``, every count of ``AUTO_BIN_CANDIDATES`` when a validation
-        set can choose between them, else ``'auto'`` (one count by the size
-        of the data, :func:`~sklearn_kd.students._bins.auto_n_bins`)."""
-        if self.n_bins != "auto":
-            return [self.n_bins]
-        piecewise = self.student is None and self.numeric_encoding == "piecewise_linear"
-        if self.early_stopping_ and piecewise:
-            return list(AUTO_BIN_CANDIDATES)
-        return ["auto"]
-
     def _pack_tensors(self, run: _FitRun) -> None:
         """One :class:`TensorDataset` on the device: the student's input, the
         teacher's signals (checked finite in float32), weights, the labelled
@@ -568,74 +555,6 @@ class _BaseDistiller(
         run.objective = Objective(
             self._task_loss, self.alpha, run.terms, constants=constants, context=context
         )
-
-    def _train(self, run: _FitRun) -> None:
-        """Train the student (seeded); ``student_``, ``history_``.
-
-        With several candidate encodings (``n_bins='auto'``), one student is
-        trained on each, from the same seed and on the same validation rows,
-        and the one with the lowest validation loss is kept; ``n_bins_`` and
-        ``n_bins_search_`` say which and why.
-        """
-        from sklearn_kd.students._progress import say
-
-        self.n_bins_search_ = None
-        if len(run.encodings) < 2:
-            net = self._train_student(run)
-        else:
-            losses, best = {}, None
-            for i, (count, spec) in enumerate(run.encodings):
-                self.encoding_ = spec
-                if i:
-                    # Fresh learned parts of the terms for each student.
-                    self._build_objective(run)
-                candidate = self._train_student(run)
-                losses[count] = float(np.min(candidate.history[:, "valid_loss"]))
-                if self.verbose:
-                    say(f"n_bins={count}: best validation loss {losses[count]:.5g}")
-                if best is None or losses[count] < best[0]:
-                    best = (losses[count], count, spec, candidate, run.objective)
-            _, self.n_bins_, self.encoding_, net, run.objective = best
-            self.n_bins_search_ = losses
-            if self.verbose:
-                say(f"kept the student with n_bins={self.n_bins_}")
-        self.student_ = net
-        self.history_ = net.history
-
-    def _train_student(self, run: _FitRun) -> NeuralNet:
-        """Build one skorch net on ``encoding_`` and train it (seeded)."""
-        callbacks = []
-        if run.routes is not None:
-            routes = {k: v.to(run.device) for k, v in run.routes.items()}
-            callbacks.append(("route", RouteSchedule(routes, run.adapter.milestones)))
-        with torch_seeded(run.seed, run.device):
-            net = make_student_net(
-                self,
-                n_in=run.Xs.shape[1],
-                n_out=self._n_student_outputs,
-                objective=run.objective,
-                parts=["task"] + [name for name, _ in run.active],
-                device=run.device,
-                seed=run.seed,
-                early_stopping=self.early_stopping_,
-                encoding=self.encoding_,
-                stratified=self._task == "classification",
-                train_parts=[
-                    f"{name}_adversary"
-                    for name, term in run.active
-                    if term.has_adversary
-                ],
-                extra_callbacks=callbacks,
-            )
-            net.initialize()
-            check_student_widths(
-                net.module_, run.dataset.X[INPUT], self._n_student_outputs
-            )
-            # partial_fit: train the net just initialised (fit would do it
-            # again). DistillationNet lets KeyboardInterrupt through.
-            net.partial_fit(run.dataset, run.y_tensor.cpu())
-        net.module_.eval()
-        return net
 
     def _make_inference_copy(self, run: _FitRun) -> None:
         """``_inference_module_``: the float64 copy that ``predict`` runs."""

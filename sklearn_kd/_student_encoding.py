@@ -12,13 +12,25 @@ from scipy.special import softmax
 
 from sklearn_kd._preprocessing import TabularEncoder
 from sklearn_kd._utils import missing_value_columns
-from sklearn_kd.students._bins import encoding_spec
+from sklearn_kd.students._bins import AUTO_BIN_CANDIDATES, encoding_spec
 from sklearn_kd.students._encoding import EncodingSpec
 from sklearn_kd.teachers import LOGITS, PREDICTION
 
 
 class _StudentEncoding:
     """Mixin of the distillers: the ``EncodingSpec`` of the default student."""
+
+    def _bin_counts(self) -> list:
+        """The bins per column to train students with: ``n_bins``; for
+        ``'auto'``, every count of ``AUTO_BIN_CANDIDATES`` when a validation
+        set can choose between them, else ``'auto'`` (one count by the size
+        of the data, :func:`~sklearn_kd.students._bins.auto_n_bins`)."""
+        if self.n_bins != "auto":
+            return [self.n_bins]
+        piecewise = self.student is None and self.numeric_encoding == "piecewise_linear"
+        if self.early_stopping_ and piecewise:
+            return list(AUTO_BIN_CANDIDATES)
+        return ["auto"]
 
     def _encoding_spec(
         self,
