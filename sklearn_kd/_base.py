@@ -50,7 +50,7 @@ from sklearn_kd._utils import (
 from sklearn_kd.augmentation import make_transfer_set
 from sklearn_kd.losses import DistillationTerm, Objective
 from sklearn_kd.students import TensorDataset
-from sklearn_kd.students._bins import BIN_SOURCES, auto_n_bins
+from sklearn_kd.students._bins import BIN_SOURCES
 from sklearn_kd.students._build import (
     check_hidden_layer_sizes,
     resolve_early_stopping,
@@ -467,7 +467,6 @@ class _BaseDistiller(
             scheduled=isinstance(run.adapter, TeacherRoute),
             validation_fraction=self.validation_fraction,
         )
-        counts = self._bin_counts()
         specs, self.bins_source_ = self._encoding_spec(
             run.adapter,
             run.X,
@@ -476,25 +475,18 @@ class _BaseDistiller(
             run.y_train,
             bool(run.active),
             run.seed,
+            self._bin_counts(),
             store=run.store,
-            n_bins=counts,
         )
         run.encodings = []
         # specs is None for a student of your own: nothing to encode.
-        for count, spec in zip(counts, specs or [], strict=specs is not None):
+        for count, spec in specs or []:
             # The cap on the first layer's inputs (or a column with few
             # thresholds) can give two counts the same bins: train them once.
             if all(spec != kept for _, kept in run.encodings):
                 run.encodings.append((count, spec))
         self.encoding_ = run.encodings[0][1] if run.encodings else None
-        self.n_bins_ = None
-        if self.bins_source_:
-            count = run.encodings[0][0]
-            if count == "auto":
-                # The rows the bins were fit on: the labelled ones for 'labels'.
-                rows = run.y_train if self.bins_source_ == "labels" else run.Xs
-                count = auto_n_bins(len(rows))
-            self.n_bins_ = count
+        self.n_bins_ = run.encodings[0][0] if self.bins_source_ else None
         if self.encoding_ is None and np.isnan(run.Xs).any():
             j = int(np.flatnonzero(np.isnan(run.Xs).any(axis=0))[0])
             raise ValueError(

@@ -12,7 +12,7 @@ from scipy.special import softmax
 
 from sklearn_kd._preprocessing import TabularEncoder
 from sklearn_kd._utils import missing_value_columns
-from sklearn_kd.students._bins import AUTO_BIN_CANDIDATES, encoding_spec
+from sklearn_kd.students._bins import AUTO_BIN_CANDIDATES, auto_n_bins, encoding_spec
 from sklearn_kd.students._encoding import EncodingSpec
 from sklearn_kd.teachers import LOGITS, PREDICTION
 
@@ -41,9 +41,9 @@ class _StudentEncoding:
         y_train,
         distilling: bool,
         seed,
+        counts,
         store=None,
-        n_bins=None,
-    ) -> tuple[list[EncodingSpec] | None, str | None]:
+    ) -> tuple[list[tuple[int, EncodingSpec]] | None, str | None]:
         """The default student's encoding and where its bins came from.
 
         Parameters
@@ -62,17 +62,18 @@ class _StudentEncoding:
             Whether any distillation term is active. A student trained from
             scratch never looks at the teacher: its bins come from the labels.
         seed : int
+        counts : sequence of (int or 'auto')
+            The bins per column to build an encoding for (:meth:`_bin_counts`).
         store : callable, default=None
             The fit's teacher store (``memory``): the teacher's split
             thresholds are cached in it like its outputs.
-        n_bins : sequence of (int or 'auto'), default=None
-            The bin counts to build an encoding for; None: ``self.n_bins``.
 
         Returns
         -------
-        specs : list of EncodingSpec or None
-            One encoding per entry of ``n_bins``; None for a student that is
-            not the default MLP.
+        specs : list of (int, EncodingSpec) or None
+            Per entry of ``counts``, the bins per column (``'auto'`` resolved
+            by the rows the bins are fit on) and its encoding; None for a
+            student that is not the default MLP.
         source : str or None
             ``'splits'``, ``'outputs'``, ``'labels'``, ``'quantile'``, or
             None when nothing is binned.
@@ -104,22 +105,27 @@ class _StudentEncoding:
             # Target-aware bins from the labels (Gorishniy et al.'s tree-based
             # bins), on the labelled rows.
             target, rows = self._label_bin_target(y_train), len(y_train)
+        counts = [auto_n_bins(rows) if c == "auto" else c for c in counts]
         specs = [
-            encoding_spec(
-                Xs[:rows],
-                kind=kind,
-                candidates=self._numeric_inputs(Xs),
-                n_bins=count,
-                source="outputs" if source == "labels" else source,
-                splits=splits,
-                target=target,
-                random_state=seed,
-                # Missing values anywhere in the transfer set get their indicator.
-                missing=tuple(missing_value_columns(Xs)),
+            (
+                count,
+                encoding_spec(
+                    Xs[:rows],
+                    kind=kind,
+                    candidates=self._numeric_inputs(Xs),
+                    n_bins=count,
+                    source="outputs" if source == "labels" else source,
+                    splits=splits,
+                    target=target,
+                    random_state=seed,
+                    # Missing values anywhere in the transfer set get their
+                    # indicator.
+                    missing=tuple(missing_value_columns(Xs)),
+                ),
             )
-            for count in (n_bins if n_bins is not None else [self.n_bins])
+            for count in counts
         ]
-        binned = kind == "piecewise_linear" and bool(specs[0].columns)
+        binned = kind == "piecewise_linear" and bool(specs[0][1].columns)
         return specs, source if binned else None
 
     def _numeric_inputs(self, Xs) -> list[int]:
